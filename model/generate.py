@@ -1,0 +1,229 @@
+"""Decoding against a KV cache: prefill a prompt, then one token per step for every running sequence.
+
+`Decoder` holds up to `max_batch` sequences, each in a cache slot. Sequences join (`add`: prefill and first
+token) and leave (finished or `cancel`) between steps; each `step` decodes one token for all of them in one
+forward, whatever their lengths and sampling parameters. Live sequences occupy slots 0..B-1, so a step reads
+the cache through slices, not copies.
+
+Context policy: positions are learned embeddings, so the cache cannot slide token by token. A prompt longer
+than the context keeps its last `max_len - 1` tokens; when a sequence fills the context, its last
+`max_len // 2` tokens are prefilled again and generation goes on (nanoGPT crops its window the same way).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import torch
+
+from .kv_cache import KVCache
+from .loader import LoadedModel
+from .sampling import BatchSampling, SamplingParams, TokenLogprob, apply_penalties, sample, token_logprobs
+from .stop import StopMatcher
+from .tokenizer import IncrementalDetokenizer
+
+_ids = itertools.count()
+
+
+@dataclass
+class Sequence:
+    prompt: list[int]
+    params: SamplingParams
+    id: int = field(default_factory=lambda: next(_ids))
+    tokens: list[int] = field(default_factory=list)  # generated so far
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    text: str = ""  # emitted so far (stop strings excluded)
+    finish_reason: str | None = None  # 'stop' | 'length' | 'cancelled'
+    slot: int = -1
+    pos: int = 0  # tokens in the cache; the next one is written here
+    generator: torch.Generator | None = None
+    detokenizer: IncrementalDetokenizer | None = None
+    stopper: StopMatcher | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.finish_reason is not None
+
+
+@dataclass
+class StepOutput:
+    seq: Sequence
+    token: int
+    text: str  # the new text this token completes (may be empty)
+    logprob: TokenLogprob | None
+    finish_reason: str | None
+
+
+class Decoder:
+    def __init__(self, lm: LoadedModel, max_batch: int = 8, max_len: int | None = None, seed: int | None = None):
+        self.lm = lm
+        self.model = lm.model
+        self.tokenizer = lm.tokenizer
+        self.device = lm.device
+        self.max_len = min(max_len or lm.config.block_size, lm.config.block_size)
+        self.max_batch = max_batch
+        self.cache = KVCache(lm.config, max_batch, self.max_len, lm.device, lm.dtype)
+        self.running: list[Sequence] = []  # running[i].slot == i
+        self.rng = torch.Generator(device=lm.device)
+        self.rng.manual_seed(seed if seed is not None else torch.seed())
+        self._vocab_mask = torch.zeros(lm.config.vocab_size, device=lm.device)
+        self._vocab_mask[self.tokenizer.n_vocab:] = float("-inf")  # padded ids (50257..50303) are never sampled
+        self._counts: torch.Tensor | None = None  # (max_batch, V) generated-token counts, when penalties are used
+        self._seen: torch.Tensor | None = None  # (max_batch, V) prompt or generated, for repetition_penalty
+        self._batch: BatchSampling | None = None
+
+    @property
+    def free_slots(self) -> int:
+        return self.max_batch - len(self.running)
+
+    @torch.inference_mode()
+    def add(self, prompt: list[int], params: SamplingParams) -> StepOutput:
+        """Prefill a new sequence and sample its first token. The prompt must hold at least one token."""
+        if not prompt:
+            raise ValueError("the prompt must hold at least one token")
+        if not self.free_slots:
+            raise RuntimeError("no free slot: wait for a sequence to finish")
+        seq = Sequence(list(prompt), params, slot=len(self.running))
+        if params.seed is not None:
+            seq.generator = torch.Generator(device=self.device)
+            seq.generator.manual_seed(params.seed)
+        seq.detokenizer = IncrementalDetokenizer(self.tokenizer)
+        seq.stopper = StopMatcher(params.stop)
+        self.running.append(seq)
+        self._batch = None
+        if params.penalised:
+            self._track_penalties(seq)
+        logits = self._prefill(seq, seq.prompt[-(self.max_len - 1):])
+        return self._finish_step([seq], logits, BatchSampling([params], [seq.generator], self.device))[0]
+
+    @torch.inference_mode()
+    def step(self) -> list[StepOutput]:
+        """Decode one token for every running sequence."""
+        if not self.running:
+            return []
+        for seq in self.running:
+            if seq.pos >= self.max_len:
+                self._slide(seq)
+        seqs = list(self.running)
+        B = len(seqs)
+        idx = torch.tensor([[s.tokens[-1]] for s in seqs], device=self.device)  # (B, 1)
+        input_pos = torch.tensor([[s.pos] for s in seqs], device=self.device)  # (B, 1)
+        kv_len = max(s.pos for s in seqs) + 1
+        logits = self.model.forward_cached(idx, input_pos, self.cache.rows(0, B), kv_len)
+        for s in seqs:
+            s.pos += 1
+        if self._batch is None:
+            self._batch = BatchSampling([s.params for s in seqs], [s.generator for s in seqs], self.device)
+        return self._finish_step(seqs, logits, self._batch)
+
+    def cancel(self, seq: Sequence) -> None:
+        """Drop a sequence (its client went away); its slot is free for the next `add`."""
+        if not seq.done:
+            seq.finish_reason = "cancelled"
+            self._release(seq)
+
+    def _prefill(self, seq: Sequence, tokens: list[int]) -> torch.Tensor:
+        T = len(tokens)
+        idx = torch.tensor([tokens], device=self.device)
+        input_pos = torch.arange(T, device=self.device)[None, :]
+        logits = self.model.forward_cached(idx, input_pos, self.cache.rows(seq.slot, seq.slot + 1), T,
+                                           full_prefill=True)
+        seq.pos = T
+        return logits
+
+    def _slide(self, seq: Sequence) -> None:
+        # the context is full: keep the newest half, re-run it, and decode the pending token after it
+        context = (seq.prompt + seq.tokens)[-(self.max_len // 2):]
+        self._prefill(seq, context[:-1])
+
+    def _finish_step(self, seqs: list[Sequence], logits: torch.Tensor, bs: BatchSampling) -> list[StepOutput]:
+        logits = logits.float() + self._vocab_mask  # (B, V)
+        raw = logits
+        rows = [s.slot for s in seqs]
+        for row, token, bias in bs.bias:
+            logits = logits if logits is not raw else logits.clone()
+            logits[row, token] += bias
+        if bs.penalised:
+            logits = apply_penalties(logits, bs, self._counts[rows], self._seen[rows])
+        tokens = sample(logits, bs, self.rng)
+        lps = token_logprobs(raw, tokens, bs.top_logprobs) if bs.top_logprobs is not None else None
+        if self._counts is not None:
+            slots = torch.tensor(rows, device=self.device)
+            self._counts[slots, tokens] += 1
+            self._seen[slots, tokens] = True
+        outputs = [self._emit(s, t, lps[i] if lps else None) for i, (s, t) in enumerate(zip(seqs, tokens.tolist()))]
+        for out in outputs:
+            if out.finish_reason is not None:
+                self._release(out.seq)
+        return outputs
+
+    def _emit(self, seq: Sequence, token: int, logprob: TokenLogprob | None) -> StepOutput:
+        params = seq.params
+        seq.tokens.append(token)
+        if logprob is not None and params.logprobs is not None:
+            logprob.top = logprob.top[:params.logprobs]
+            seq.logprobs.append(logprob)
+        if token == self.tokenizer.eot_id and not params.ignore_eos:
+            piece, finish = seq.detokenizer.flush(), "stop"
+        else:
+            piece = seq.detokenizer.push(token)
+            finish = "length" if len(seq.tokens) >= params.max_tokens else None
+            if finish:
+                piece += seq.detokenizer.flush()
+        text, stopped = seq.stopper.push(piece)
+        if stopped:
+            finish = "stop"
+        elif finish:
+            text += seq.stopper.flush()
+        seq.text += text
+        seq.finish_reason = finish
+        return StepOutput(seq, token, text, logprob if params.logprobs is not None else None, finish)
+
+    def _track_penalties(self, seq: Sequence) -> None:
+        if self._counts is None:
+            V = self.lm.config.vocab_size
+            self._counts = torch.zeros(self.max_batch, V, device=self.device)
+            self._seen = torch.zeros(self.max_batch, V, dtype=torch.bool, device=self.device)
+        self._counts[seq.slot] = 0
+        self._seen[seq.slot] = False
+        self._seen[seq.slot, torch.tensor(seq.prompt, device=self.device)] = True
+
+    def _release(self, seq: Sequence) -> None:
+        # keep live slots contiguous: the last sequence moves into the freed slot
+        slot, last = seq.slot, self.running[-1]
+        if last is not seq:
+            self.cache.move(last.slot, slot, last.pos)
+            if self._counts is not None:
+                self._counts[slot] = self._counts[last.slot]
+                self._seen[slot] = self._seen[last.slot]
+            self.running[slot] = last
+            last.slot = slot
+        self.running.pop()
+        seq.slot = -1
+        self._batch = None
+
+
+def stream(lm: LoadedModel, prompt: list[int], params: SamplingParams) -> Iterator[StepOutput]:
+    """Generate one sequence, yielding each token as it is decoded."""
+    decoder = Decoder(lm, max_batch=1, max_len=min(lm.config.block_size, len(prompt) + params.max_tokens))
+    out = decoder.add(prompt, params)
+    yield out
+    while not out.seq.done:
+        (out,) = decoder.step()
+        yield out
+
+
+def generate(lm: LoadedModel, prompts: list[list[int]], params: SamplingParams | list[SamplingParams],
+             max_batch: int = 8) -> list[Sequence]:
+    """Generate a completion for each prompt, up to `max_batch` at a time; returns the finished sequences."""
+    params = params if isinstance(params, list) else [params] * len(prompts)
+    decoder = Decoder(lm, max_batch=max_batch)
+    pending = list(zip(prompts, params))[::-1]
+    done: list[Sequence] = []
+    while pending or decoder.running:
+        while pending and decoder.free_slots:
+            out = decoder.add(*pending.pop())
+            done.append(out.seq)
+        decoder.step()
+    return done

@@ -1,0 +1,139 @@
+"""GPT-2 as nanoGPT writes it, plus a KV-cached forward for serving.
+
+Parameter names are nanoGPT's (which are OpenAI's and Hugging Face's), so nanoGPT, build-nanogpt and
+Hugging Face state dicts load by key. References: karpathy/nanoGPT model.py, OpenAI's gpt-2 TF code.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+from .config import GPTConfig
+from .kv_cache import LayerCache
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        self.dropout = config.dropout
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, cache: LayerCache | None = None, input_pos: torch.Tensor | None = None,
+                kv_len: int = 0, mask: torch.Tensor | None = None) -> torch.Tensor:
+        B, T, C = x.size()  # batch, sequence length, n_embd
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        if cache is None:
+            dropout = self.dropout if self.training else 0.0
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+        else:
+            k, v = cache.write(k, v, input_pos, kv_len)  # (B, nh, kv_len, hs)
+            # mask is None when every cached key is visible (decode) or the prompt starts at 0 (prefill)
+            causal = mask is None and T > 1
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU(approximate=config.gelu_approximate)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, *cache_args) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), *cache_args)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        # weight tying, as GPT-2, nanoGPT and build-nanogpt do (https://paperswithcode.com/method/weight-tying)
+        self.lm_head.weight = self.transformer.wte.weight
+
+    def init_weights(self, seed: int | None = None) -> None:
+        """GPT-2 initialisation (nanoGPT's): N(0, 0.02), residual projections scaled by 1/sqrt(2 * n_layer)."""
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        for name, p in self.named_parameters():
+            if name.endswith("bias"):
+                nn.init.zeros_(p)
+            elif p.dim() == 1:  # LayerNorm gains
+                nn.init.ones_(p)
+            else:
+                std = 0.02 / (2 * self.config.n_layer) ** 0.5 if name.endswith("c_proj.weight") else 0.02
+                nn.init.normal_(p, mean=0.0, std=std, generator=generator)
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        """Parameter count; position embeddings excluded by default, as nanoGPT reports it."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.transformer.wpe.weight.numel() if non_embedding else n
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        """nanoGPT's forward: full causal attention, no cache. Returns (logits, loss)."""
+        B, T = idx.size()
+        if T > self.config.block_size:
+            raise ValueError(f"sequence of length {T} is longer than block_size {self.config.block_size}")
+        pos = torch.arange(0, T, dtype=torch.long, device=idx.device)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        for block in self.transformer.h:
+            x = block(x)
+        x = self.transformer.ln_f(x)
+        if targets is None:
+            # inference: only the last position is sampled, so only it goes through lm_head
+            return self.lm_head(x[:, [-1], :]), None
+        logits = self.lm_head(x)
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+        return logits, loss
+
+    def forward_cached(self, idx: torch.Tensor, input_pos: torch.Tensor, caches: list[LayerCache],
+                       kv_len: int, full_prefill: bool = False) -> torch.Tensor:
+        """Run T new tokens per row against the KV cache; returns the logits at each row's last token, (B, vocab).
+
+        idx and input_pos are (B, T); kv_len is 1 + the largest position, so attention reads cache[:, :, :kv_len].
+        full_prefill says every row starts at position 0 with T == kv_len, so a plain causal mask is right.
+        """
+        B, T = idx.size()
+        x = self.transformer.wte(idx) + self.transformer.wpe(input_pos)
+        mask = None
+        if not full_prefill and not (T == 1 and B == 1):
+            # key j is visible to the query at position p iff j <= p; also hides stale keys of shorter rows
+            keys = torch.arange(kv_len, device=idx.device)
+            mask = (keys[None, None, :] <= input_pos[:, :, None]).unsqueeze(1)  # (B, 1, T, kv_len)
+        for block, cache in zip(self.transformer.h, caches):
+            x = block(x, cache, input_pos, kv_len, mask)
+        x = self.transformer.ln_f(x[:, -1, :])
+        return self.lm_head(x)

@@ -1,0 +1,48 @@
+"""Preallocated key/value buffers: one row ("slot") per sequence, written in place, never concatenated."""
+from __future__ import annotations
+
+import torch
+
+from .config import GPTConfig
+
+
+class LayerCache:
+    """One layer's keys and values for a batch of rows: k and v are (B, nh, max_len, hs) views into a KVCache."""
+
+    def __init__(self, k: torch.Tensor, v: torch.Tensor):
+        self.k = k
+        self.v = v
+
+    def write(self, k: torch.Tensor, v: torch.Tensor, input_pos: torch.Tensor, kv_len: int):
+        """Store new (B, nh, T, hs) keys and values at input_pos (B, T); return the first kv_len positions."""
+        B, T = input_pos.shape
+        rows = torch.arange(B, device=input_pos.device).unsqueeze(1).expand(B, T)
+        self.k[rows, :, input_pos] = k.transpose(1, 2)  # indexed view is (B, T, nh, hs)
+        self.v[rows, :, input_pos] = v.transpose(1, 2)
+        return self.k[:, :, :kv_len], self.v[:, :, :kv_len]
+
+
+class KVCache:
+    """Keys and values of every layer for up to `slots` sequences of up to `max_len` tokens."""
+
+    def __init__(self, config: GPTConfig, slots: int, max_len: int, device: torch.device | str,
+                 dtype: torch.dtype):
+        shape = (slots, config.n_head, max_len, config.head_size)
+        self.slots = slots
+        self.max_len = max_len
+        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
+        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
+
+    @staticmethod
+    def bytes_per_slot(config: GPTConfig, max_len: int, dtype: torch.dtype) -> int:
+        return 2 * config.n_layer * config.n_embd * max_len * torch.tensor([], dtype=dtype).element_size()
+
+    def rows(self, start: int, stop: int) -> list[LayerCache]:
+        """Per-layer views of slots [start, stop): contiguous slices, so nothing is copied."""
+        return [LayerCache(k[start:stop], v[start:stop]) for k, v in zip(self.k, self.v)]
+
+    def move(self, src: int, dst: int, length: int) -> None:
+        """Copy the first `length` positions of slot src into slot dst (keeps live slots contiguous)."""
+        for k, v in zip(self.k, self.v):
+            k[dst, :, :length] = k[src, :, :length]
+            v[dst, :, :length] = v[src, :, :length]

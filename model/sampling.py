@@ -1,0 +1,131 @@
+"""Per-sequence sampling, vectorised over a batch: OpenAI's parameters plus top-k, min-p and repetition penalty.
+
+Order, as vLLM applies it: padded ids masked -> logit_bias -> repetition penalty -> presence/frequency
+penalties -> greedy rows take the argmax -> temperature -> top-k, top-p, min-p -> one categorical draw.
+The draw is an exponential race, argmax(p / q) with q ~ Exp(1), which needs no host sync (gpt-fast); a seeded
+row draws its q from its own generator over the whole vocabulary, so its text does not depend on its batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch.nn import functional as F
+
+
+@dataclass
+class SamplingParams:
+    max_tokens: int = 16
+    temperature: float = 1.0  # 0 = greedy
+    top_k: int = 0  # 0 = off
+    top_p: float = 1.0
+    min_p: float = 0.0
+    presence_penalty: float = 0.0  # OpenAI: subtracted once from every token already generated
+    frequency_penalty: float = 0.0  # OpenAI: subtracted per occurrence in the generated text
+    repetition_penalty: float = 1.0  # CTRL / Hugging Face: divides positive logits of prompt and output tokens
+    logit_bias: dict[int, float] = field(default_factory=dict)
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    ignore_eos: bool = False
+    logprobs: int | None = None  # None = off; N = the chosen token's logprob and the N most likely
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    @property
+    def penalised(self) -> bool:
+        return self.presence_penalty != 0 or self.frequency_penalty != 0 or self.repetition_penalty != 1
+
+
+@dataclass
+class TokenLogprob:
+    token: int
+    logprob: float
+    top: list[tuple[int, float]]  # the most likely tokens and their logprobs, best first
+
+
+class BatchSampling:
+    """The sampling parameters of the rows of a batch, as tensors; rebuilt when the batch changes."""
+
+    def __init__(self, params: list[SamplingParams], generators: list[torch.Generator | None],
+                 device: torch.device):
+        def col(values, dtype=torch.float32):
+            return torch.tensor(values, dtype=dtype, device=device)
+
+        self.params = params
+        self.generators = generators
+        self.temperature = col([p.temperature for p in params])
+        self.greedy = self.temperature == 0
+        self.all_greedy = all(p.greedy for p in params)
+        sampled = [p for p in params if not p.greedy]
+        self.top_k = col([p.top_k for p in params], torch.long)
+        self.top_p = col([p.top_p for p in params])
+        self.min_p = col([p.min_p for p in params])
+        self.filter_kp = any(p.top_k > 0 or p.top_p < 1 for p in sampled)
+        self.filter_min_p = any(p.min_p > 0 for p in sampled)
+        self.penalised = any(p.penalised for p in params)
+        self.presence = col([p.presence_penalty for p in params])
+        self.frequency = col([p.frequency_penalty for p in params])
+        self.repetition = col([p.repetition_penalty for p in params])
+        self.bias = [(row, tok, b) for row, p in enumerate(params) for tok, b in p.logit_bias.items()]
+        self.top_logprobs = max((p.logprobs for p in params if p.logprobs is not None), default=None)
+
+
+def apply_penalties(logits: torch.Tensor, bs: BatchSampling, counts: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """counts (B, V): occurrences in the generated text; seen (B, V): in the prompt or the generated text."""
+    rep = bs.repetition[:, None]
+    logits = torch.where(seen, torch.where(logits > 0, logits / rep, logits * rep), logits)
+    return logits - bs.frequency[:, None] * counts - bs.presence[:, None] * (counts > 0)
+
+
+def _filter_top_k_top_p(logits: torch.Tensor, bs: BatchSampling) -> torch.Tensor:
+    """Mask each row to its top_k tokens, then to the smallest set holding top_p of their probability."""
+    V = logits.size(-1)
+    # rows that filter nothing (or are greedy) ask for one value, so they never force a full sort
+    filters = ~bs.greedy & ((bs.top_k > 0) | (bs.top_p < 1))
+    k_row = torch.where(bs.top_k > 0, bs.top_k.clamp(max=V), V).masked_fill(~filters, 1)  # (B,)
+    k_max = int(k_row.max())
+    values, _ = torch.topk(logits, k_max, dim=-1)  # (B, k_max), sorted high to low
+    in_k = torch.arange(k_max, device=logits.device)[None, :] < k_row[:, None]
+    values = values.masked_fill(~in_k, float("-inf"))
+    probs = F.softmax(values, dim=-1)
+    before = probs.cumsum(dim=-1) - probs  # probability of the better tokens; the first is always kept
+    keep = in_k & (before < bs.top_p[:, None])
+    threshold = values.gather(1, keep.sum(dim=-1, keepdim=True) - 1)  # (B, 1): the worst kept logit
+    threshold = threshold.masked_fill(~filters[:, None], float("-inf"))
+    return logits.masked_fill(logits < threshold, float("-inf"))
+
+
+def _exponential_noise(probs: torch.Tensor, bs: BatchSampling, rng: torch.Generator | None) -> torch.Tensor:
+    q = torch.empty_like(probs).exponential_(generator=rng)
+    for row, g in enumerate(bs.generators):
+        if g is not None:
+            q[row].exponential_(generator=g)
+    return q
+
+
+def sample(logits: torch.Tensor, bs: BatchSampling, rng: torch.Generator | None = None) -> torch.Tensor:
+    """Choose one token per row from processed (B, V) float32 logits; returns (B,) token ids."""
+    greedy_tokens = torch.argmax(logits, dim=-1)
+    if bs.all_greedy:
+        return greedy_tokens
+    temperature = torch.where(bs.greedy, 1.0, bs.temperature)
+    logits = logits / temperature[:, None]
+    if bs.filter_kp:
+        logits = _filter_top_k_top_p(logits, bs)
+    probs = F.softmax(logits, dim=-1)
+    if bs.filter_min_p:
+        floor = bs.min_p[:, None] * probs.max(dim=-1, keepdim=True).values
+        probs = probs.masked_fill(probs < floor, 0.0)
+    sampled = torch.argmax(probs / _exponential_noise(probs, bs, rng), dim=-1)
+    return torch.where(bs.greedy, greedy_tokens, sampled)
+
+
+def token_logprobs(raw_logits: torch.Tensor, tokens: torch.Tensor, n_top: int) -> list[TokenLogprob]:
+    """Log-probabilities of the model's own distribution (before any sampling parameter), as vLLM reports them."""
+    logp = F.log_softmax(raw_logits, dim=-1)
+    chosen = logp.gather(1, tokens[:, None]).squeeze(1).tolist()
+    top_vals, top_ids = torch.topk(logp, n_top, dim=-1)
+    return [TokenLogprob(t, lp, list(zip(ids, vals)))
+            for t, lp, ids, vals in zip(tokens.tolist(), chosen, top_ids.tolist(), top_vals.tolist())]

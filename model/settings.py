@@ -1,0 +1,24 @@
+"""Settings of the command-line tools and the server, in one place: defaults, then the environment."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BUNDLED_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "bundled" / "model.pt"
+
+
+@dataclass
+class ModelSettings:
+    checkpoint: str = str(BUNDLED_CHECKPOINT)  # MODEL_CHECKPOINT
+    device: str = "auto"  # DEVICE: auto | cpu | cuda | cuda:1 | mps
+    dtype: str = "auto"  # DTYPE: auto | float32 | bfloat16 | float16
+    gelu: str | None = None  # MODEL_GELU: none | tanh, for checkpoints of the pre-2023 (tanh) nanoGPT
+
+    @classmethod
+    def from_env(cls, env=os.environ) -> "ModelSettings":
+        return cls(checkpoint=env.get("MODEL_CHECKPOINT") or cls.checkpoint,
+                   device=env.get("DEVICE") or cls.device,
+                   dtype=env.get("DTYPE") or cls.dtype,
+                   gelu=env.get("MODEL_GELU") or None)
