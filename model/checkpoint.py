@@ -71,8 +71,9 @@ def _torch_load(path: Path, **extra_globals) -> object:
                       str(e).splitlines()[0])
         raise CheckpointError(path, f"refused: the file holds pickled objects other than tensors and plain "
                                     f"data, and they were not run ({reason})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(path, f"not a readable PyTorch checkpoint (truncated or not one?): {e}") from None
+    except Exception as e:  # torch's readers fail on garbage in many ways (IndexError, RuntimeError, EOFError...)
+        raise CheckpointError(path, f"not a readable PyTorch checkpoint (truncated or not one?): "
+                                    f"{type(e).__name__}: {e}") from None
 
 
 def _is_zip(path: Path) -> bool:

@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .sampling import SamplingParams
+
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "bundled" / "model.pt"
 
@@ -22,3 +24,6 @@ class ModelSettings:
                    device=env.get("DEVICE") or cls.device,
                    dtype=env.get("DTYPE") or cls.dtype,
                    gelu=env.get("MODEL_GELU") or None)
+
+# the Flask nanoGPT server our users come from (shared/seeds/000): one source for the API, the page and the CLI
+DEFAULT_SAMPLING = SamplingParams(max_tokens=150, temperature=0.7, top_k=50, top_p=0.9)
