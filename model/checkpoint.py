@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -229,3 +229,14 @@ def _check_shapes(ck: Checkpoint) -> None:
                ([f"shape mismatch (file != config): {wrong[:3]}"] if wrong else [])
     if problems:
         raise CheckpointError(ck.path, "weights do not fit the model config: " + "; ".join(problems))
+
+
+def save_checkpoint(path: str | Path, model, step: int | None = None, val_loss: float | None = None,
+                    **extra) -> None:
+    """Write build-nanogpt's layout {'model', 'config', 'step', 'val_loss'}, readable with weights_only=True.
+
+    The config is a copy made through __init__, so every field, gelu_approximate included, is in its __dict__:
+    that is how _from_build_nanogpt tells our files from build-nanogpt's (whose GELU is tanh).
+    """
+    config = replace(model.config)
+    torch.save({"model": model.state_dict(), "config": config, "step": step, "val_loss": val_loss, **extra}, path)
