@@ -1,0 +1,40 @@
+"""gunicorn settings: `gunicorn -c gunicorn_config.py web.app:app`.
+
+gevent workers: one worker serves many concurrent streams, because generation runs in the worker's inference
+thread (web/engine.py) and request greenlets only wait on it. Each worker loads the models it is asked for on
+first use and keeps up to MODEL_CACHE_SIZE of them: per worker, every cached model costs its weights plus a KV
+cache of MAX_BATCH x block_size positions (GPT-2 124M in float32: ~0.5 GB + ~0.6 GB at MAX_BATCH=8). Use one
+worker per GPU; more workers multiply that memory.
+
+This file must not import torch: the master never touches CUDA (a forked CUDA context is unusable).
+"""
+import logging
+import os
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5001')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+worker_class = "gevent"
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))  # open streams per worker
+preload_app = False  # each worker imports the app after gevent patched it, and loads its own models
+
+# With gevent the timeout is a heartbeat of the worker's event loop, which the inference thread never blocks;
+# it is not a limit on how long a stream may run, so long generations are safe at this value.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))  # lets running streams finish
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))  # longer than typical proxy idle timeouts
+
+# gunicorn >= 25.1 opens a control socket at a fixed per-user path, which collides when several servers
+# (tests, several projects) run as one user; opt in with GUNICORN_CONTROL_SOCKET=<path>.
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
+
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+loglevel = os.environ.get("LOG_LEVEL", "info")
+
+
+def post_fork(server, worker):
+    # before the worker imports the app, so its warnings (e.g. the default API key) reach the log
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "info").upper(),
+                        format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,83 @@
+"""The WSGI application: `create_app(config=None)`, the module-level `app`, and `python -m web.app`.
+
+`gunicorn -c gunicorn_config.py web.app:app` imports this module in each worker (after gevent patched it),
+so nothing here loads a model or touches CUDA: models load on their first request.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from flask import Flask
+from flask_cors import CORS
+
+from . import api_openai, errors, health
+from .auth import KeyChecker
+from .config import ServerConfig
+from .registry import Registry
+from .serving import Serving
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What the views reach through `current_app.extensions["nanogpt"]`."""
+
+    config: ServerConfig
+    registry: Registry
+    serving: Serving
+    keys: KeyChecker
+
+
+def create_app(config: ServerConfig | Mapping | None = None) -> Flask:
+    """Build the app: defaults, then the environment, then `config` (a ServerConfig, or field overrides
+    plus Flask settings such as TESTING)."""
+    if isinstance(config, ServerConfig):
+        cfg, flask_settings = config, {}
+    else:
+        given = dict(config or {})  # UPPERCASE keys are Flask settings; the rest must be ServerConfig fields
+        cfg = ServerConfig.from_env().with_overrides({k: v for k, v in given.items() if not k.isupper()})
+        flask_settings = {k: v for k, v in given.items() if k.isupper()}
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = cfg.max_request_bytes
+    app.config.update(flask_settings)
+    app.json.sort_keys = False  # keep OpenAI's field order
+    app.json.ensure_ascii = False
+    app.url_map.merge_slashes = False  # /v1/models//etc/passwd is a 404, not a redirect
+
+    registry = Registry(cfg)
+    atexit.register(registry.close)  # let engine threads leave torch before the interpreter goes away
+    app.extensions["nanogpt"] = Services(cfg, registry, Serving(registry), KeyChecker(cfg.api_keys))
+
+    errors.init_app(app)
+    # Browsers (LobeChat client mode, NextChat with a custom URL) preflight with Authorization and openai-node's
+    # x-stainless-* headers: flask-cors reflects whatever headers are requested, and its after_request hook
+    # also runs for error responses, so a 401 still reaches the page as a 401.
+    origins = [o.strip() for o in cfg.cors_origins.split(",")] if cfg.cors_origins != "*" else "*"
+    CORS(app, origins=origins, allow_headers="*", expose_headers=["Retry-After"], max_age=86400,
+         allow_private_network=True)
+    app.register_blueprint(api_openai.bp)
+    app.register_blueprint(health.bp)
+    cfg.warn_if_insecure()
+    return app
+
+
+if __name__ == "__main__":  # before the app exists, so its warnings are logged (gunicorn: gunicorn_config.py)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+app = create_app()
+
+
+def main() -> None:
+    """The Flask dev server: threaded, so streams run side by side."""
+    cfg = app.extensions["nanogpt"].config
+    log.info("serving %s and %s/ on http://%s:%d/v1", cfg.model.checkpoint, cfg.model_dir, cfg.host, cfg.port)
+    app.run(host=cfg.host, port=cfg.port, threaded=True)
+
+
+if __name__ == "__main__":
+    main()

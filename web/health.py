@@ -1,0 +1,20 @@
+"""GET /health: liveness and what this worker has loaded; public, and never waits on the engine."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/health")
+def health():
+    """Status, the default model, and per loaded model how many sequences run and wait."""
+    services = current_app.extensions["nanogpt"]
+    registry = services.registry
+    return {
+        "status": "ok",
+        "default_model": registry.default_id,
+        "models_loaded": [m.id for m in registry.loaded()],
+        "engines": {m.id: {"running": m.engine.running, "waiting": m.engine.waiting, "max_batch": m.engine.max_batch}
+                    for m in registry.loaded()},
+    }
