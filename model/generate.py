@@ -90,11 +90,11 @@ class Decoder:
             seq.generator.manual_seed(params.seed)
         seq.detokenizer = IncrementalDetokenizer(self.tokenizer)
         seq.stopper = StopMatcher(params.stop)
-        self.running.append(seq)
-        self._batch = None
         if params.penalised:
             self._track_penalties(seq)
         logits = self._prefill(seq, seq.prompt[-(self.max_len - 1):])
+        self.running.append(seq)  # only now: a prefill that raised leaves no slot taken
+        self._batch = None
         return self._finish_step([seq], logits, BatchSampling([params], [seq.generator], self.device))[0]
 
     @torch.inference_mode()

@@ -12,11 +12,12 @@ import math
 from dataclasses import dataclass, field
 
 from model.sampling import SamplingParams
+from model.settings import DEFAULT_SAMPLING
 
 from .errors import BadRequest
 
-# the defaults of the Flask nanoGPT server our users come from (README "Request defaults")
-DEFAULTS = dict(max_tokens=150, temperature=0.7, top_k=50, top_p=0.9)
+# one source for the API, the playground and the CLI: the Flask nanoGPT server's defaults (model/settings.py)
+DEFAULTS = {name: getattr(DEFAULT_SAMPLING, name) for name in ("max_tokens", "temperature", "top_k", "top_p")}
 MAX_N = 10
 MAX_STOP = 16
 MAX_LOGPROBS = 20
