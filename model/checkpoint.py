@@ -9,6 +9,7 @@ restricted one: no code in a checkpoint runs.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -232,11 +233,20 @@ def _check_shapes(ck: Checkpoint) -> None:
 
 
 def save_checkpoint(path: str | Path, model, step: int | None = None, val_loss: float | None = None,
-                    **extra) -> None:
-    """Write build-nanogpt's layout {'model', 'config', 'step', 'val_loss'}, readable with weights_only=True.
+                    dtype: torch.dtype | None = None, **extra) -> None:
+    """Write build-nanogpt's layout {'model', 'config', 'step', 'val_loss', **extra}, readable with weights_only.
 
     The config is a copy made through __init__, so every field, gelu_approximate included, is in its __dict__:
-    that is how _from_build_nanogpt tells our files from build-nanogpt's (whose GELU is tanh).
+    that is how _from_build_nanogpt tells our files from build-nanogpt's (whose GELU is tanh). The file is
+    written under a temporary name first, so a crash never leaves a half-written checkpoint behind.
     """
-    config = replace(model.config)
-    torch.save({"model": model.state_dict(), "config": config, "step": step, "val_loss": val_loss, **extra}, path)
+    converted: dict[int, torch.Tensor] = {}  # by storage, so the tied wte/lm_head is converted and saved once
+    sd = {}
+    for key, tensor in model.state_dict().items():
+        if tensor.data_ptr() not in converted:
+            converted[tensor.data_ptr()] = tensor.detach().to("cpu", dtype or tensor.dtype)
+        sd[key] = converted[tensor.data_ptr()]
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"model": sd, "config": replace(model.config), "step": step, "val_loss": val_loss, **extra}, tmp)
+    os.replace(tmp, path)

@@ -67,8 +67,10 @@ class Decoder:
         self.running: list[Sequence] = []  # running[i].slot == i
         self.rng = torch.Generator(device=lm.device)
         self.rng.manual_seed(seed if seed is not None else torch.seed())
-        self._vocab_mask = torch.zeros(lm.config.vocab_size, device=lm.device)
-        self._vocab_mask[self.tokenizer.n_vocab:] = float("-inf")  # padded ids (50257..50303) are never sampled
+        self._vocab_mask: torch.Tensor | None = None  # None when the vocabulary has no padded ids
+        if lm.config.vocab_size > self.tokenizer.n_vocab:
+            self._vocab_mask = torch.zeros(lm.config.vocab_size, device=lm.device)
+            self._vocab_mask[self.tokenizer.n_vocab:] = float("-inf")  # padded ids (50257..50303) are never sampled
         self._counts: torch.Tensor | None = None  # (max_batch, V) generated-token counts, when penalties are used
         self._seen: torch.Tensor | None = None  # (max_batch, V) prompt or generated, for repetition_penalty
         self._batch: BatchSampling | None = None
@@ -138,7 +140,9 @@ class Decoder:
         self._prefill(seq, context[:-1])
 
     def _finish_step(self, seqs: list[Sequence], logits: torch.Tensor, bs: BatchSampling) -> list[StepOutput]:
-        logits = logits.float() + self._vocab_mask  # (B, V)
+        logits = logits.float()  # (B, V)
+        if self._vocab_mask is not None:
+            logits = logits + self._vocab_mask
         raw = logits
         rows = [s.slot for s in seqs]
         for row, token, bias in bs.bias:

@@ -13,13 +13,31 @@ class LayerCache:
         self.k = k
         self.v = v
 
-    def write(self, k: torch.Tensor, v: torch.Tensor, input_pos: torch.Tensor, kv_len: int):
-        """Store new (B, nh, T, hs) keys and values at input_pos (B, T); return the first kv_len positions."""
-        B, T = input_pos.shape
-        rows = torch.arange(B, device=input_pos.device).unsqueeze(1).expand(B, T)
-        self.k[rows, :, input_pos] = k.transpose(1, 2)  # indexed view is (B, T, nh, hs)
-        self.v[rows, :, input_pos] = v.transpose(1, 2)
+    def write(self, k: torch.Tensor, v: torch.Tensor, where: Where, kv_len: int):
+        """Store new (B, nh, T, hs) keys and values at `where` (see write_index); return the first kv_len positions."""
+        if isinstance(where, slice):
+            self.k[:, :, where] = k
+            self.v[:, :, where] = v
+        else:
+            rows, input_pos = where
+            self.k[rows, :, input_pos] = k.transpose(1, 2)  # indexed view is (B, T, nh, hs)
+            self.v[rows, :, input_pos] = v.transpose(1, 2)
         return self.k[:, :, :kv_len], self.v[:, :, :kv_len]
+
+
+Where = slice | tuple[torch.Tensor, torch.Tensor]
+
+
+def write_index(input_pos: torch.Tensor, from_start: bool) -> Where:
+    """Where a forward's (B, T) new keys go, worked out once and shared by every layer.
+
+    from_start (every row writes positions 0..T-1, a prefill) gives a slice: a plain copy, no index tensors.
+    Otherwise (row, position) index tensors, both (B, T), for one index_put per layer.
+    """
+    B, T = input_pos.shape
+    if from_start:
+        return slice(0, T)
+    return torch.arange(B, device=input_pos.device).unsqueeze(1).expand(B, T), input_pos
 
 
 class KVCache:

@@ -8,7 +8,7 @@ from pathlib import Path
 from .sampling import SamplingParams
 
 REPO = Path(__file__).resolve().parent.parent
-BUNDLED_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "bundled" / "model.pt"
+BUNDLED_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "bundled" / "shakespeare-12m.pt"
 
 
 @dataclass

@@ -204,7 +204,7 @@ def test_keys():
 def test_config_from_env():
     cfg = ServerConfig.from_env({})
     assert cfg.api_keys == (DEFAULT_API_KEY,) and cfg.default_key and cfg.port == 5002 and cfg.model_dir == "log"
-    assert cfg.host == "0.0.0.0" and cfg.served_model_name is None and cfg.model.checkpoint.endswith("model.pt")
+    assert cfg.host == "0.0.0.0" and cfg.served_model_name is None and cfg.model.checkpoint.endswith("shakespeare-12m.pt")
     cfg = ServerConfig.from_env({"MY_API_KEY": " k1, k2 ,", "PORT": "9000", "MODEL_DIR": "ckpts", "DEVICE": "cpu",
                                  "SERVED_MODEL_NAME": "gpt2-mini", "MAX_BATCH": "4"})
     assert cfg.api_keys == ("k1", "k2") and not cfg.default_key and cfg.port == 9000 and cfg.max_batch == 4
