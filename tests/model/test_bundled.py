@@ -51,3 +51,4 @@ def test_samples_read_as_english(lm):
     known = sum(w in vocabulary for w in words) / len(words)
     unknown = sorted({w for w in words if w not in vocabulary})
     assert known >= 0.9, f"{known:.1%} corpus words; not in the corpus: {unknown}"
+
