@@ -22,6 +22,19 @@ MAX_N = 10
 MAX_STOP = 16
 MAX_LOGPROBS = 20
 MAX_CHOICES = 128  # prompts x n in one completions request
+# what the API accepts, (low, high) inclusive: the validation below and the playground's sliders read these, so
+# the page never offers a value the API refuses (max_tokens' bound is ServerConfig.max_tokens_limit)
+RANGES = {
+    "temperature": (0.0, 2.0),
+    "top_p": (0.0, 1.0),
+    "top_k": (-1, 1 << 30),  # -1 and 0 both mean off
+    "min_p": (0.0, 1.0),
+    "presence_penalty": (-2.0, 2.0),
+    "frequency_penalty": (-2.0, 2.0),
+    "repetition_penalty": (1e-6, 10.0),
+    "seed": (-2**63, 2**64 - 1),
+    "n": (1, MAX_N),
+}
 ROLES = {"system", "developer", "user", "assistant"}  # 'developer' is OpenAI's new name for 'system'
 
 
@@ -185,24 +198,24 @@ def _common(b: _Body, max_tokens_limit: int, logprobs: int | None) -> dict:
         if not isinstance(options, dict):
             raise BadRequest("'stream_options' must be an object.", "stream_options", "invalid_type")
     include_usage = _Body(options or {}).boolean("include_usage", False)
-    top_k = b.integer("top_k", DEFAULTS["top_k"], -1, 1 << 30)
+    top_k = b.integer("top_k", DEFAULTS["top_k"], *RANGES["top_k"])
     user = b.get("user")
     if user is not None and not isinstance(user, str):
         raise BadRequest("'user' must be a string.", "user", "invalid_type")
     return dict(
         model=model or None,
         max_tokens=b.integer(name, DEFAULTS["max_tokens"], 1, max_tokens_limit),
-        temperature=b.number("temperature", DEFAULTS["temperature"], 0.0, 2.0),
-        top_p=b.number("top_p", DEFAULTS["top_p"], 0.0, 1.0),
+        temperature=b.number("temperature", DEFAULTS["temperature"], *RANGES["temperature"]),
+        top_p=b.number("top_p", DEFAULTS["top_p"], *RANGES["top_p"]),
         top_k=max(top_k, 0),  # vLLM's -1 and 0 both mean "no top-k"
-        min_p=b.number("min_p", 0.0, 0.0, 1.0),
-        presence_penalty=b.number("presence_penalty", 0.0, -2.0, 2.0),
-        frequency_penalty=b.number("frequency_penalty", 0.0, -2.0, 2.0),
-        repetition_penalty=b.number("repetition_penalty", 1.0, 1e-6, 10.0),
+        min_p=b.number("min_p", 0.0, *RANGES["min_p"]),
+        presence_penalty=b.number("presence_penalty", 0.0, *RANGES["presence_penalty"]),
+        frequency_penalty=b.number("frequency_penalty", 0.0, *RANGES["frequency_penalty"]),
+        repetition_penalty=b.number("repetition_penalty", 1.0, *RANGES["repetition_penalty"]),
         logit_bias=_logit_bias(b),
-        seed=b.integer("seed", None, -2**63, 2**64 - 1),
+        seed=b.integer("seed", None, *RANGES["seed"]),
         stop=_stop(b),
-        n=b.integer("n", 1, 1, MAX_N),
+        n=b.integer("n", 1, *RANGES["n"]),
         logprobs=logprobs,
         ignore_eos=b.boolean("ignore_eos", False),
         stream=stream,
