@@ -10,6 +10,8 @@ This file must not import torch: the master never touches CUDA (a forked CUDA co
 """
 import logging
 import os
+import shutil
+import tempfile
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5001')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
@@ -31,6 +33,9 @@ else:
     control_socket_disable = True
 
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+# gunicorn's default line logs the query string, and the training-log WebSocket takes its key as ?key= (browsers
+# cannot set headers on a WebSocket): log the path only, so no key ever reaches the access log
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 loglevel = os.environ.get("LOG_LEVEL", "info")
 
 
@@ -38,3 +43,23 @@ def post_fork(server, worker):
     # before the worker imports the app, so its warnings (e.g. the default API key) reach the log
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "info").upper(),
                         format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
+
+
+# Prometheus with several workers (web/metrics.py): each worker writes its values to files in one directory and
+# /metrics, answered by any worker, sums them. A fresh directory per server run, removed at exit; an operator who
+# sets PROMETHEUS_MULTIPROC_DIR keeps theirs (and must empty it between runs, as prometheus_client says).
+_METRICS_DIR_MARK = "NANOGPT_OWN_PROMETHEUS_DIR"  # survives a config reload (SIGHUP) in the master's environment
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ[_METRICS_DIR_MARK] = tempfile.mkdtemp(prefix="nanogpt-metrics-")
+
+
+def child_exit(server, worker):
+    # drop the dead worker's running/waiting gauges (livesum), so a restarted worker does not double them
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    own = os.environ.get(_METRICS_DIR_MARK)
+    if own and own == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(own, ignore_errors=True)

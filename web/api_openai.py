@@ -5,7 +5,7 @@ import json
 
 from flask import Blueprint, Response, current_app, request
 
-from . import protocol
+from . import models_admin, protocol
 from . import responses as r
 from . import sse
 from .errors import BadRequest, NotFound
@@ -64,12 +64,13 @@ def list_models():
 
 @bp.get("/models/<path:model_id>")
 def retrieve_model(model_id: str):
-    """One model card; 404 for anything not in the listing (a path never reaches the filesystem)."""
+    """A model card with details; 404 for anything not in the listing (a path never reaches the filesystem)."""
     registry = _services().registry
     listing = registry.listing()
     if model_id not in listing:
         raise NotFound(f"The model `{model_id}` does not exist.", "model", "model_not_found")
-    return _card(model_id, listing[model_id])
+    # the card plus what operators ask about (format, size, training step, device): models_admin.details
+    return {**_card(model_id, listing[model_id]), **models_admin.details(registry, model_id, listing[model_id])}
 
 
 @bp.post("/completions")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app
 
+from .models_admin import gpu_memory
+
 bp = Blueprint("health", __name__)
 
 
@@ -17,4 +19,6 @@ def health():
         "models_loaded": [m.id for m in registry.loaded()],
         "engines": {m.id: {"running": m.engine.running, "waiting": m.engine.waiting, "max_batch": m.engine.max_batch}
                     for m in registry.loaded()},
+        "queue_depth": sum(m.engine.waiting for m in registry.loaded()),  # sequences waiting for a decoder slot
+        "gpus": gpu_memory(),  # per GPU: memory_allocated / memory_reserved bytes; [] on CPU
     }

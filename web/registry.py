@@ -149,6 +149,17 @@ class Registry:
         with self._cache_lock:
             return list(self._cache.values())
 
+    def unload(self, model_id: str) -> Engine | None:
+        """Drop a model from this worker's cache and stop its engine (what is in flight fails); the stopped
+        engine, for the caller to join, or None when the model was not loaded (web/models_admin.py)."""
+        _, path = self.resolve(model_id)
+        with self._cache_lock:
+            served = self._cache.pop(Path(os.path.abspath(path)), None)
+        if served is None:
+            return None
+        served.engine.stop()
+        return served.engine
+
     def close(self, timeout: float = 5.0) -> None:
         """Stop every engine and wait for its thread (registered with atexit by create_app)."""
         with self._cache_lock:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from model.tokenizer import Tokenizer, TokenizerError
 
+from . import metrics
 from . import responses as r
 from . import sse
 from .engine import Failure, Output, Request
@@ -97,8 +98,10 @@ class Serving:
         # choice i*n + j is the j-th candidate for prompt i, as OpenAI numbers them
         seq_prompts = [p for p in prompts for _ in range(req.n)]
         params = [req.sampling_params(j, extra_stop) for _ in prompts for j in range(req.n)]
-        request = model.engine.submit(seq_prompts, params)
-        ctx = _Context(model, req, r.new_id(prefix), r.now(), sum(len(p) for p in prompts), chat)
+        prompt_tokens = sum(len(p) for p in prompts)
+        # metrics.track observes the request on its way through (vLLM's metric names; web/metrics.py)
+        request = metrics.track(model.engine.submit(seq_prompts, params), model.id, prompt_tokens)
+        ctx = _Context(model, req, r.new_id(prefix), r.now(), prompt_tokens, chat)
         if req.stream:
             return EventStream(ctx.frames(request), request)
         try:

@@ -1,0 +1,128 @@
+"""Prometheus metrics under vLLM's names, so its Grafana dashboards work on us, and GET /metrics.
+
+Measured on the request side (serving.py wraps each engine Request in `track`): that is where a client's
+latency is seen, and it keeps bookkeeping out of the engine thread's hot loop. One sequence (one choice of
+n) counts as one request, as vLLM counts the n child requests of a fan-out.
+
+Several gunicorn workers: gunicorn_config.py points PROMETHEUS_MULTIPROC_DIR at a fresh directory before the
+workers start, so every worker writes its values to files there and whichever worker answers /metrics sums
+them (running/waiting use "livesum": a dead worker's gauges are dropped by gunicorn's child_exit hook). Without
+that variable (the dev server, tests in-process) the values live in this process. No Flask here: the route is
+in ops.py, and serving.py stays free of the web framework.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from .engine import Failure, Output
+
+REGISTRY = CollectorRegistry()  # ours, not the global one: create_app may run many times in one process
+LABELS = ("model_name",)
+
+RUNNING = Gauge("vllm:num_requests_running", "Sequences being decoded.", LABELS,
+                registry=REGISTRY, multiprocess_mode="livesum")
+WAITING = Gauge("vllm:num_requests_waiting", "Sequences submitted and waiting for a decoder slot.", LABELS,
+                registry=REGISTRY, multiprocess_mode="livesum")
+PROMPT_TOKENS = Counter("vllm:prompt_tokens", "Prompt tokens processed.", LABELS, registry=REGISTRY)
+GENERATION_TOKENS = Counter("vllm:generation_tokens", "Tokens generated.", LABELS, registry=REGISTRY)
+SUCCESS = Counter("vllm:request_success", "Sequences that finished, by finish reason.",
+                  LABELS + ("finished_reason",), registry=REGISTRY)
+# buckets span a tiny model on a GPU (milliseconds) to a long CPU generation (minutes)
+TTFT = Histogram("vllm:time_to_first_token_seconds", "Submission to the first generated token.", LABELS,
+                 registry=REGISTRY, buckets=(0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+                                             30.0, 60.0, 120.0))
+ITL = Histogram("vllm:inter_token_latency_seconds", "Time between two tokens of one sequence.", LABELS,
+                registry=REGISTRY, buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.1, 0.15, 0.25, 0.5,
+                                            1.0, 2.5, 5.0))
+E2E = Histogram("vllm:e2e_request_latency_seconds", "Submission to the last token of a sequence.", LABELS,
+                registry=REGISTRY, buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 40.0, 60.0, 120.0,
+                                            300.0, 600.0, 1800.0))
+
+
+class _Choice:
+    __slots__ = ("last", "n_tokens", "done")
+
+    def __init__(self):
+        self.last: float | None = None  # when its latest token arrived; None while it waits for a slot
+        self.n_tokens = 0
+        self.done = False
+
+
+class TrackedRequest:
+    """The engine's Request as serving.py uses it (outputs(), close()), observed on the way through."""
+
+    def __init__(self, request, model_id: str, prompt_tokens: int):
+        self._request = request
+        self._model = model_id
+        self._start = time.monotonic()
+        self._choices = [_Choice() for _ in request.prompts]
+        self._closed = False
+        PROMPT_TOKENS.labels(model_id).inc(prompt_tokens)
+        WAITING.labels(model_id).inc(len(self._choices))
+
+    def outputs(self, keepalive: float | None = None):
+        try:
+            for out in self._request.outputs(keepalive):
+                if isinstance(out, Output):
+                    self._observe(out)
+                elif isinstance(out, Failure):
+                    self._finish_all()
+                yield out
+        finally:
+            self._finish_all()
+
+    def _observe(self, out: Output) -> None:
+        now = time.monotonic()
+        c = self._choices[out.choice]
+        new = out.n_tokens - c.n_tokens
+        if c.last is None:  # its first token: it left the queue for a decoder slot
+            WAITING.labels(self._model).dec()
+            RUNNING.labels(self._model).inc()
+            TTFT.labels(self._model).observe(now - self._start)
+            new -= 1
+        elif new > 0:
+            # one output normally carries one token; if it ever carries more, spread the gap over them
+            for _ in range(new):
+                ITL.labels(self._model).observe((now - c.last) / new)
+        c.last, c.n_tokens = now, out.n_tokens
+        if out.finish_reason is not None:
+            c.done = True
+            RUNNING.labels(self._model).dec()
+            E2E.labels(self._model).observe(now - self._start)
+            SUCCESS.labels(self._model, out.finish_reason).inc()
+            GENERATION_TOKENS.labels(self._model).inc(c.n_tokens)
+
+    def _finish_all(self) -> None:
+        """Cancelled or failed: take what is left off the gauges (once), count the tokens it did generate."""
+        if self._closed:
+            return
+        self._closed = True
+        for c in self._choices:
+            if c.done:
+                continue
+            c.done = True
+            (WAITING if c.last is None else RUNNING).labels(self._model).dec()
+            if c.n_tokens:
+                GENERATION_TOKENS.labels(self._model).inc(c.n_tokens)
+
+    def close(self) -> None:
+        self._finish_all()
+        self._request.close()
+
+
+def track(request, model_id: str, prompt_tokens: int) -> TrackedRequest:
+    return TrackedRequest(request, model_id, prompt_tokens)
+
+
+def exposition() -> bytes:
+    """The text format: summed over gunicorn workers when PROMETHEUS_MULTIPROC_DIR is set."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+

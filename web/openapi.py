@@ -1,0 +1,177 @@
+"""GET /openapi.json (OpenAPI 3.1) and GET /docs (Swagger UI, every asset served by us: no CDN).
+
+The document is built from the app's own url_map, so it lists every route the app has. Each operation's
+text and schemas come from OPERATIONS below, keyed by endpoint; a blueprint of another module can instead
+give its view an `openapi` attribute (an operation object). A route documented by neither still appears,
+from its docstring, and `undocumented(app)` names it (the tests require that list to be empty).
+"""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Flask, current_app
+from flask_swagger_ui import get_swaggerui_blueprint
+
+from .openapi_schemas import SCHEMAS, ref
+
+bp = Blueprint("openapi", __name__)
+TITLE = "nanogpt-serve"
+AUTH = [{"bearer": []}]
+SKIP_METHODS = {"HEAD", "OPTIONS"}  # werkzeug adds them to every rule; CORS preflights are not API calls
+
+
+def _json(schema: dict, description: str = "OK") -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict:
+    return _json(ref("Error"), description)
+
+
+def _body(name: str) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
+
+
+SSE = {"text/event-stream": {"schema": {"type": "string", "description": "With stream: true, `data: {chunk}` "
+                                                                      "events, then `data: [DONE]`"}}}
+
+
+def _op(tag: str, summary: str, ok: dict | None = None, body: str | None = None, auth: bool = True,
+        errors: tuple[str, ...] = (), stream: bool = False) -> dict:
+    """One operation: its tag, summary, request body and responses (200 plus the errors it can answer)."""
+    ok = dict(ok or {"description": "OK"})
+    if stream:
+        ok["content"] = {**ok.get("content", {}), **SSE}
+    out = {"tags": [tag], "summary": summary, "responses": {"200": ok}}
+    if body:
+        out["requestBody"] = _body(body)
+        out["responses"]["400"] = _error("Invalid request: `param` names the field")
+        out["responses"]["413"] = _error("Body larger than MAX_REQUEST_BYTES")
+    if auth:
+        out["security"] = AUTH
+        out["responses"]["401"] = _error("Missing or wrong API key")
+    for code in errors:
+        out["responses"][code] = _error({"404": "Unknown model", "409": "The model has work in flight",
+                                         "503": "Busy (queue full or every cached model busy); see Retry-After"}
+                                        [code])
+    return out
+
+
+GEN_ERRORS = ("404", "503")
+HTML = {"description": "An HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
+OPERATIONS = {
+    ("openai.index", "GET"): _op("OpenAI", "Connectivity check (no key needed)", auth=False, ok=_json(
+        {"type": "object", "properties": {"object": {"const": "api"}, "status": {"const": "ok"}}})),
+    ("openai.list_models", "GET"): _op("OpenAI", "List models: the default model, then MODEL_DIR",
+                                       ok=_json(ref("ModelList"))),
+    ("openai.retrieve_model", "GET"): _op("Models", "A model card with its details (format, size, training, "
+                                          "device); read from the file when not loaded",
+                                          ok=_json(ref("ModelDetails")), errors=("404",)),
+    ("openai.completions", "POST"): _op("OpenAI", "Text completion of one or several prompts",
+                                        ok=_json(ref("Completion")), body="CompletionRequest", errors=GEN_ERRORS,
+                                        stream=True),
+    ("openai.chat_completions", "POST"): _op("OpenAI", "Chat completion", ok=_json(ref("ChatCompletion")),
+                                             body="ChatRequest", errors=GEN_ERRORS, stream=True),
+    ("models_admin.load", "POST"): _op("Models", "Load a model into the worker that answers",
+                                       ok=_json(ref("ModelDetails")), errors=("404", "503")),
+    ("models_admin.unload", "POST"): _op("Models", "Unload a model from the worker that answers and free its "
+                                         "memory (?force=true fails work in flight)",
+                                         ok=_json(ref("ModelDetails")), errors=("404", "409")),
+    ("health.health", "GET"): _op("Operations", "Liveness, loaded models, queue depth, per-GPU memory",
+                                  ok=_json(ref("Health")), auth=False),
+    ("ops.metrics_text", "GET"): _op("Operations", "Prometheus metrics (vLLM's names), summed over workers",
+                                     auth=False, ok={"description": "Prometheus text format", "content": {
+                                         "text/plain": {"schema": {"type": "string"}}}}),
+    ("ops.tokenize", "POST"): _op("Operations", "vLLM's /tokenize: a prompt or chat messages -> token ids",
+                                  ok=_json(ref("TokenizeResponse")), body="TokenizeRequest", errors=GEN_ERRORS),
+    ("ops.detokenize", "POST"): _op("Operations", "vLLM's /detokenize: token ids -> text",
+                                    ok=_json(ref("DetokenizeResponse")), body="DetokenizeRequest",
+                                    errors=GEN_ERRORS),
+    ("simple.model_info", "GET"): _op("Simple API", "The default model (or ?model=ID) and its details",
+                                      ok=_json(ref("ModelInfo")), errors=("404",)),
+    ("simple.generate", "POST"): _op("Simple API", "Complete one prompt -> generated_text",
+                                     ok=_json(ref("GenerateResponse")), body="GenerateRequest", errors=GEN_ERRORS,
+                                     stream=True),
+    ("simple.chat", "POST"): _op("Simple API", "Chat -> response", ok=_json(ref("SimpleChatResponse")),
+                                 body="SimpleChatRequest", errors=GEN_ERRORS, stream=True),
+    ("simple.batch", "POST"): _op("Simple API", "Complete several prompts together -> results",
+                                  ok=_json(ref("BatchResponse")), body="BatchRequest", errors=GEN_ERRORS,
+                                  stream=True),
+    ("playground.index", "GET"): _op("Pages", "The playground page; JSON service info when the client "
+                                     "prefers application/json", auth=False,
+                                     ok={**HTML, "content": {**HTML["content"], **_json(ref("ServiceInfo"))[
+                                         "content"]}}),
+    ("static", "GET"): _op("Pages", "The playground's static files", auth=False),
+    ("openapi.spec", "GET"): _op("Pages", "This document", auth=False, ok=_json({"type": "object"})),
+    ("swagger_ui.show", "GET"): _op("Pages", "Swagger UI and its assets (served locally)", auth=False, ok=HTML),
+}
+
+
+def _path(rule: str) -> tuple[str, list[dict]]:
+    """A werkzeug rule -> an OpenAPI path and its path parameters (`<path:model_id>` -> `{model_id}`)."""
+    names = []
+
+    def sub(m: re.Match) -> str:
+        names.append(m.group(1))
+        return "{" + m.group(1) + "}"
+
+    path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", sub, rule)
+    return path, [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
+
+
+def _operation(app: Flask, endpoint: str, method: str) -> dict | None:
+    op = OPERATIONS.get((endpoint, method))
+    if op is None:
+        op = getattr(app.view_functions.get(endpoint), "openapi", None)
+    return op
+
+
+def undocumented(app: Flask) -> list[str]:
+    """'METHOD /rule (endpoint)' for each route without an operation of its own."""
+    return [f"{m} {r.rule} ({r.endpoint})" for r in app.url_map.iter_rules()
+            for m in sorted(r.methods - SKIP_METHODS) if _operation(app, r.endpoint, m) is None]
+
+
+def build(app: Flask) -> dict:
+    """The OpenAPI 3.1 document of every route in the app's url_map."""
+    paths: dict[str, dict] = {}
+    used: set[str] = set()
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        path, params = _path(rule.rule)
+        for method in sorted(rule.methods - SKIP_METHODS):
+            op = _operation(app, rule.endpoint, method)
+            if op is None:  # another module's route, not described yet: list it from its docstring
+                doc = (app.view_functions[rule.endpoint].__doc__ or rule.endpoint).strip().splitlines()[0]
+                op = {"summary": doc, "responses": {"200": {"description": "OK"}}}
+            op = dict(op)
+            op_id = re.sub(r"\W", "_", f"{rule.endpoint}_{method.lower()}")
+            while op_id in used:  # one view under two rules (/v1 and /v1/)
+                op_id += "_"
+            used.add(op_id)
+            op["operationId"] = op_id
+            if params:
+                op["parameters"] = params
+            paths.setdefault(path, {})[method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": TITLE, "version": "1",
+                 "description": "An OpenAI-compatible server for nanoGPT-style GPT checkpoints. Authorize with "
+                                "one of the server's keys (MY_API_KEY) to try the protected routes."},
+        "paths": paths,
+        "components": {"schemas": SCHEMAS,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                                      "description": "Authorization: Bearer <MY_API_KEY>"}}},
+    }
+
+
+@bp.get("/openapi.json")
+def spec():
+    """The OpenAPI document (public, like the docs page)."""
+    return build(current_app)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    # validatorUrl None: Swagger UI would otherwise fetch a badge from validator.swagger.io
+    app.register_blueprint(get_swaggerui_blueprint("/docs", "/openapi.json", config={
+        "app_name": f"{TITLE} API", "validatorUrl": None, "persistAuthorization": True}))
