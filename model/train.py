@@ -149,6 +149,13 @@ def build_model(args: argparse.Namespace, out: Path) -> tuple[GPT, Tokenizer, di
     return model, ck.tokenizer, extra, f"{ck.format} checkpoint {source}"
 
 
+def save_meta(out: Path, tokenizer: Tokenizer) -> None:
+    """A char-level model's vocabulary, which the loader reads beside its checkpoint (model.finetune too)."""
+    if isinstance(tokenizer, CharTokenizer):
+        with open(out / "meta.pkl", "wb") as f:
+            pickle.dump({"vocab_size": tokenizer.n_vocab, "stoi": tokenizer.stoi, "itos": tokenizer.itos}, f)
+
+
 def make_optimizer(model: GPT, args: argparse.Namespace, device: torch.device) -> torch.optim.AdamW:
     # decay matrices and embeddings only: biases and LayerNorm gains are 1-D and keep weight_decay 0 (nanoGPT)
     params = [p for p in model.parameters() if p.requires_grad]  # parameters() yields the tied wte once
@@ -163,6 +170,13 @@ def lr_at(step: int, args: argparse.Namespace) -> float:
         return args.lr * (step + 1) / args.warmup_steps
     progress = min(1.0, (step - args.warmup_steps) / max(1, args.max_steps - args.warmup_steps))
     return args.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (args.lr - args.min_lr)
+
+
+def autocast_for(device: torch.device):
+    """bf16 autocast on a CUDA GPU that supports it; elsewhere fp32 without a context (model.finetune too)."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
 
 
 def all_mean(value: torch.Tensor, env: Env) -> float:
@@ -218,9 +232,8 @@ def main(argv: list[str] | None = None) -> Result:
     config = model.config
     log(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} model.train from {source} at step {start}; {env.world} "
         f"process(es) on {env.device}; {model.num_params() / 1e6:.2f}M parameters; {config}")
-    if isinstance(tokenizer, CharTokenizer) and env.master:
-        with open(out / "meta.pkl", "wb") as f:  # a char-level model's vocabulary, which the loader reads beside it
-            pickle.dump({"vocab_size": tokenizer.n_vocab, "stoi": tokenizer.stoi, "itos": tokenizer.itos}, f)
+    if env.master:
+        save_meta(out, tokenizer)
 
     split = load_split(args.data, tokenizer, args.val_fraction)
     for name, tokens in (("train", split.train), ("val", split.val)):
@@ -240,8 +253,7 @@ def main(argv: list[str] | None = None) -> Result:
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 leftovers outside autocast use tensor cores
     net = torch.compile(model) if args.compile else model
     train_net = torch.nn.parallel.DistributedDataParallel(net) if env.world > 1 else net
-    bf16 = env.device.type == "cuda" and torch.cuda.is_bf16_supported()
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else nullcontext()
+    autocast = autocast_for(env.device)
     torch.manual_seed(args.seed + env.rank + start)  # dropout masks: differ by rank, continue on resume
 
     result = Result(start_step=start)

@@ -9,17 +9,19 @@ import atexit
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import Flask
 from flask_cors import CORS
 
-from . import api_openai, errors, health
+from . import annotate_api, api_openai, errors, health, ops, playground
 from .auth import KeyChecker
 from .config import ServerConfig
 from .registry import Registry
 from .serving import Serving
 
 log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parent.parent  # the playground's templates/ and static/ live here
 
 
 @dataclass
@@ -42,7 +44,7 @@ def create_app(config: ServerConfig | Mapping | None = None) -> Flask:
         cfg = ServerConfig.from_env().with_overrides({k: v for k, v in given.items() if not k.isupper()})
         flask_settings = {k: v for k, v in given.items() if k.isupper()}
 
-    app = Flask(__name__)
+    app = Flask(__name__, template_folder=str(REPO / "templates"), static_folder=str(REPO / "static"))
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_request_bytes
     app.config.update(flask_settings)
     app.json.sort_keys = False  # keep OpenAI's field order
@@ -62,6 +64,9 @@ def create_app(config: ServerConfig | Mapping | None = None) -> Flask:
          allow_private_network=True)
     app.register_blueprint(api_openai.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(playground.bp)
+    ops.init_app(app)  # model management, simple API, /metrics, /tokenize, /openapi.json, /docs
+    annotate_api.init_app(app)  # /api (preference annotation, fine-tuning jobs), /ws/train/logs, /annotate
     cfg.warn_if_insecure()
     return app
 

@@ -32,6 +32,8 @@ class ChatFormat:
     assistant: str = "Assistant: {content}\n"
     generation_prompt: str = "Assistant:"  # no trailing space: GPT-2 words carry their leading space
     stop: tuple[str, ...] = ("\nUser:",)
+    # (open, close) markers of a model that thinks before it answers; /api/generate splits that part out
+    thinking: tuple[str, ...] = ()
 
     def render(self, messages: list[Message]) -> str:
         # str.replace rather than str.format: user text may hold braces

@@ -39,6 +39,7 @@ class ServerConfig:
     max_request_bytes: int = 1 << 20  # MAX_REQUEST_BYTES: larger bodies get 413
     chat_format: str | None = None  # CHAT_FORMAT: a JSON file with the default chat transcript format
     cors_origins: str = "*"  # CORS_ORIGINS: comma-separated origins allowed to call from a browser
+    data_dir: str = "data"  # DATA_DIR: the annotation database and training jobs (web/annotate_*.py)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "ServerConfig":
@@ -58,6 +59,7 @@ class ServerConfig:
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
             chat_format=env.get("CHAT_FORMAT") or None,
             cors_origins=env.get("CORS_ORIGINS") or cls.cors_origins,
+            data_dir=env.get("DATA_DIR") or cls.data_dir,
         )
 
     def with_overrides(self, overrides: Mapping[str, object]) -> "ServerConfig":

@@ -1,0 +1,154 @@
+"""/api/model/* and /api/generate: the model annotators compare candidates of, and the candidates.
+
+The model is loaded into this worker's registry (web/registry.py), so /v1 serves it too; the candidates of one
+message are one submission of n sequences, which the engine decodes side by side in one batch.
+"""
+from __future__ import annotations
+
+import gc
+from dataclasses import asdict
+from functools import partial
+
+import torch
+
+from model.loader import resolve_device
+from model.sampling import SamplingParams
+from model.tokenizer import TokenizerError
+
+from . import annotate_text as text
+from .annotate_api import Conflict, Settings, _ann, _body, _bool, _choice, _context, _num, _str, _svc, bp, ok
+from .engine import Failure
+from .errors import APIError, BadRequest, NotFound
+from .mailbox import under_gevent
+from .models_admin import gpu_memory
+from .protocol import MAX_N, RANGES, Message
+
+UNLOAD_JOIN_S = 10.0  # how long an unload waits for the engine thread to finish its step
+
+
+def on_gpu() -> bool:
+    try:
+        return resolve_device(_svc().config.model.device).type == "cuda"
+    except RuntimeError:
+        return False
+
+
+# --- model ------------------------------------------------------------------------------------------------
+
+@bp.post("/api/model/load")
+def load_model():
+    b, svc, ann = _body(), _svc(), _ann()
+    d = Settings()
+    s = Settings(
+        model=svc.registry.resolve(_str(b, "model"))[0],  # 404 for an unknown id; none: the default model
+        enable_thinking=_bool(b, "enable_thinking", d.enable_thinking), show_thinking=_bool(b, "show_thinking", d.show_thinking),
+        mode=_choice(b, "mode", ("single", "multi"), d.mode),
+        num_responses=_num(b, "num_responses", d.num_responses, 2, MAX_N, integer=True),
+        temperature=_num(b, "temperature", d.temperature, *RANGES["temperature"]),
+        top_p=_num(b, "top_p", d.top_p, *RANGES["top_p"]),
+        top_k=_num(b, "top_k", d.top_k, 0, 1 << 30, integer=True),
+        repetition_penalty=_num(b, "repetition_penalty", d.repetition_penalty, *RANGES["repetition_penalty"]),
+        max_new_tokens=_num(b, "max_new_tokens", d.max_new_tokens, 1, svc.config.max_tokens_limit, integer=True),
+        system_prompt=_str(b, "system_prompt", default="") or "")
+    st = ann.trainer.state()
+    if st.get("status") == "running" and on_gpu():
+        raise Conflict(f"Training job {st['id']} is using the GPU; stop it or wait for it to finish.",
+                       code="training_running")
+    ann.loading = s.model
+    try:
+        served = svc.registry.get(s.model)  # off the event loop; 400 for an unreadable checkpoint
+    finally:
+        ann.loading = None
+    ann.settings = s
+    return ok(f"Model loaded: {s.model}", {"model": s.model, "config": asdict(s), "device": str(served.engine.lm.device)})
+
+
+@bp.post("/api/model/unload")
+def unload_model():
+    ann = _ann()
+    model = ann.settings.model if ann.settings else None
+    ann.settings = None
+    freed = unload(model) if model else False
+    return ok("Model unloaded; its memory is released" if freed else "No model was loaded", {"model": model})
+
+
+def unload(model_id: str) -> bool:
+    """Drop a model from this worker and give its GPU memory back (a stopped engine fails what is in flight)."""
+    try:
+        engine = _svc().registry.unload(model_id)
+    except NotFound:  # its file went away: nothing of it is cached under that id any more
+        return False
+    if engine is None:
+        return False
+    _off_loop(partial(engine.join, UNLOAD_JOIN_S))  # the thread drops the KV cache as it leaves
+    on_cuda = engine.lm.device.type == "cuda"
+    del engine
+    gc.collect()
+    if on_cuda:
+        torch.cuda.empty_cache()
+    return True
+
+
+def _off_loop(fn):
+    """A blocking wait (joining the engine thread) where it cannot stall the gevent hub."""
+    if under_gevent():
+        import gevent
+        return gevent.get_hub().threadpool.apply(fn)
+    return fn()
+
+
+@bp.get("/api/model/status")
+def model_status():
+    ann = _ann()
+    loaded = ann.settings is not None
+    gpus = {f"gpu_{g['index']}": {"name": g.get("name"),
+                                   "memory_allocated_gb": round(g["memory_allocated"] / 2**30, 3),
+                                   "memory_reserved_gb": round(g["memory_reserved"] / 2**30, 3),
+                                   "memory_total_gb": round(g.get("memory_total", 0) / 2**30, 3)}
+            for g in gpu_memory()}
+    data = {"model_loaded": loaded, "model_loading": ann.loading is not None, "loaded": loaded,
+            "loading": ann.loading is not None, "model": ann.settings.model if loaded else ann.loading,
+            "config": asdict(ann.settings) if loaded else None, "gpu_info": gpus}
+    return ok("loaded" if loaded else "loading" if ann.loading else "not loaded", data)
+
+
+# --- generation -------------------------------------------------------------------------------------------
+
+@bp.post("/api/generate")
+def generate():
+    b, ann, svc = _body(), _ann(), _svc()
+    s = ann.settings
+    if s is None:
+        raise BadRequest("No model is loaded: POST /api/model/load first.", code="model_not_loaded")
+    message = _str(b, "message", required=True)
+    context = _context(b)
+    served = svc.registry.get(s.model)
+    msgs = ([Message("system", s.system_prompt)] if s.system_prompt else []) + \
+        [Message(m["role"], m["content"]) for m in context] + [Message("user", message)]
+    prompt, opened = text.generation_prompt(served.chat, msgs, s.enable_thinking)
+    tok = served.tokenizer
+    try:
+        ids = tok.encode(prompt) or [tok.eot_id]
+    except TokenizerError as e:
+        raise BadRequest(f"The model's tokenizer cannot encode the message: {e}", "message") from None
+    params = SamplingParams(max_tokens=s.max_new_tokens, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
+                            repetition_penalty=s.repetition_penalty, stop=served.chat.stop)
+    # one submission of n sequences: the engine decodes the candidates side by side in one batch
+    req = served.engine.submit([ids] * s.num_responses, [params] * s.num_responses)
+    texts = [""] * s.num_responses
+    try:
+        for out in req.outputs():
+            if isinstance(out, Failure):
+                raise APIError(f"Generation failed ({type(out.error).__name__}: {out.error}).", code="generation_failed")
+            texts[out.choice] += out.text
+    finally:
+        req.close()
+    responses = []
+    for i, t in enumerate(texts):
+        thinking, content = text.split_thinking(t, served.chat, opened)
+        r = {"id": i + 1, "content": content}
+        if thinking is not None and s.show_thinking:
+            r["thinking"] = thinking
+        responses.append(r)
+    # the service we keep put `responses` at the top level; clients of it read it there
+    return ok(f"{len(responses)} candidates", {"responses": responses, "model": s.model}, responses=responses)
