@@ -24,7 +24,7 @@ def linear(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
     (this op has no autograd).
     """
     if (_onednn_linear is not None and x.dtype == torch.float32 and x.device.type == "cpu"
-            and not torch.is_grad_enabled()):
+            and not torch.is_grad_enabled() and torch._C._get_mkldnn_enabled()):
         return _onednn_linear(x, layer.weight, layer.bias, "none", [], "")
     return layer(x)
 

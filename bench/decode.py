@@ -1,0 +1,167 @@
+"""Decode tokens/s of our Decoder against Hugging Face transformers' GPT2LMHeadModel.generate, same weights.
+
+    python -m bench.decode [--device cpu|cuda] [--size 124M|350M] [--batch-sizes 1,8,32] [--new-tokens N]
+
+A GPT-2-shaped model is initialised at random (vocab 50257, so both sides hold exactly the same weights) and
+copied into transformers through model.hf. Both decode greedily with a KV cache from B prompts of the same
+length, in the same dtype (fp32 on CPU, bf16 on CUDA), alternating run by run. Every decode step is timed:
+ours is one `Decoder.step()`; transformers' is the time between two calls of a logits processor, which
+generate() makes once per token, so the interval is one whole iteration of its loop (forward, cache update,
+logits processing). Decode tokens/s is B over the median step, pooled over --repeats runs after a warm-up;
+the median keeps bursts of load from other processes out of the figure. Prefill is reported apart.
+"""
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from model.checkpoint import Checkpoint
+from model.config import GPTConfig
+from model.generate import Decoder
+from model.gpt import GPT
+from model.hf import hf_config, hf_state_dict
+from model.loader import LoadedModel
+from model.sampling import SamplingParams
+from model.tokenizer import gpt2_tokenizer
+
+SIZES = {"124M": dict(n_layer=12, n_head=12, n_embd=768), "350M": dict(n_layer=24, n_head=16, n_embd=1024)}
+N_VOCAB = 50257
+
+
+def build_models(size: str, device: torch.device, dtype: torch.dtype):
+    """Our model wrapped as a LoadedModel, and transformers' GPT2LMHeadModel holding the same weights."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPTConfig(vocab_size=N_VOCAB, block_size=1024, **SIZES[size])
+    ours = GPT(config)
+    ours.init_weights(seed=0)
+    tok = gpt2_tokenizer()
+    hf = GPT2LMHeadModel(GPT2Config(**hf_config(config, tok.n_vocab)))
+    missing, unexpected = hf.load_state_dict(hf_state_dict(ours, tok.n_vocab), strict=False)
+    assert not unexpected and set(missing) <= {"lm_head.weight"}, (missing, unexpected)
+    hf.tie_weights()
+    ours = ours.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    hf = hf.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    ck = Checkpoint(Path(f"<random GPT-2 {size}>"), "random", config, {}, tok)
+    return LoadedModel(ours, tok, ck, device, dtype), hf
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def run_ours(lm: LoadedModel, prompts: list[list[int]], new_tokens: int) -> tuple[float, list[float], list[list[int]]]:
+    """(prefill seconds for all the prompts, seconds of each of the new_tokens - 1 decode steps, tokens)."""
+    decoder = Decoder(lm, max_batch=len(prompts), max_len=len(prompts[0]) + new_tokens, seed=0)
+    params = SamplingParams(max_tokens=new_tokens, temperature=0.0, ignore_eos=True)
+    sync(lm.device)
+    t0 = time.perf_counter()
+    seqs = [decoder.add(p, params).seq for p in prompts]
+    sync(lm.device)
+    prefill, steps = time.perf_counter() - t0, []
+    for _ in range(new_tokens - 1):
+        t0 = time.perf_counter()
+        decoder.step()
+        sync(lm.device)
+        steps.append(time.perf_counter() - t0)
+    assert all(s.done and len(s.tokens) == new_tokens for s in seqs)
+    return prefill, steps, [s.tokens for s in seqs]
+
+
+class StepClock:
+    """A logits processor that only notes the time: generate() calls it once per new token."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.times: list[float] = []
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        sync(self.device)
+        self.times.append(time.perf_counter())
+        return scores
+
+
+@torch.inference_mode()
+def run_hf(hf, prompts: list[list[int]], new_tokens: int) -> tuple[float, list[float], list[list[int]]]:
+    """(prefill seconds: start to the first token's logits, seconds of each later step, tokens)."""
+    from transformers import LogitsProcessorList
+
+    idx = torch.tensor(prompts, device=hf.device)
+    clock = StepClock(hf.device)
+    sync(hf.device)
+    t0 = time.perf_counter()
+    out = hf.generate(idx, attention_mask=torch.ones_like(idx), max_new_tokens=new_tokens,
+                      min_new_tokens=new_tokens, do_sample=False, use_cache=True, pad_token_id=N_VOCAB - 1,
+                      logits_processor=LogitsProcessorList([clock]))
+    t = clock.times
+    assert len(t) == new_tokens
+    return t[0] - t0, [b - a for a, b in zip(t, t[1:])], out[:, idx.size(1):].tolist()
+
+
+def bench_batch(lm, hf, B: int, args) -> dict:
+    g = torch.Generator().manual_seed(B)
+    prompts = torch.randint(0, N_VOCAB - 1, (B, args.prompt_tokens), generator=g).tolist()
+    run_ours(lm, prompts, 4)  # warm-up: allocator, thread pool, kernels chosen for these shapes
+    run_hf(hf, prompts, 4)
+    ours, hf_runs = [], []
+    for _ in range(args.repeats):  # alternate, so both sides see the same machine
+        ours.append(run_ours(lm, prompts, args.new_tokens))
+        hf_runs.append(run_hf(hf, prompts, args.new_tokens))
+    step = statistics.median(t for r in ours for t in r[1])
+    hf_step = statistics.median(t for r in hf_runs for t in r[1])
+    ours_tokens, hf_tokens = ours[0][2], hf_runs[0][2]
+    agree = [next((i for i, (a, b) in enumerate(zip(x, y)) if a != b), len(x)) for x, y in zip(ours_tokens, hf_tokens)]
+    return {
+        "batch": B, "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
+        "ours_tok_s": B / step, "hf_tok_s": B / hf_step, "ratio": hf_step / step,
+        "ours_ms_per_step": 1e3 * step, "hf_ms_per_step": 1e3 * hf_step,
+        "ours_prefill_ms": 1e3 * statistics.median(r[0] for r in ours),
+        "hf_prefill_ms": 1e3 * statistics.median(r[0] for r in hf_runs),
+        "greedy_agree": min(agree),  # tokens equal before the first difference, worst row
+        "ours_tokens": ours_tokens[0][:8], "hf_tokens": hf_tokens[0][:8],
+    }
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--size", default="124M", choices=sorted(SIZES))
+    ap.add_argument("--batch-sizes", default="1,8,32")
+    ap.add_argument("--new-tokens", type=int, default=64)
+    ap.add_argument("--prompt-tokens", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads on CPU (this machine has 2 cores)")
+    ap.add_argument("--json", help="write the results to this file")
+    args = ap.parse_args(argv)
+    device = torch.device(args.device)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads)
+    lm, hf = build_models(args.size, device, dtype)
+    print(f"GPT-2 {args.size}, {device}, {str(dtype).removeprefix('torch.')}, threads {torch.get_num_threads()}, "
+          f"prompt {args.prompt_tokens}, {args.new_tokens} new tokens, median step of {args.repeats} runs each")
+    print(f"{'batch':>5} {'ours tok/s':>11} {'hf tok/s':>9} {'ratio':>6} {'ours ms/step':>13} {'hf ms/step':>11} "
+          f"{'prefill ms ours/hf':>19} {'greedy agree':>13}")
+    results = []
+    for B in (int(b) for b in args.batch_sizes.split(",")):
+        r = bench_batch(lm, hf, B, args)
+        results.append(r)
+        print(f"{B:>5} {r['ours_tok_s']:>11.1f} {r['hf_tok_s']:>9.1f} {r['ratio']:>5.2f}x {r['ours_ms_per_step']:>13.1f} "
+              f"{r['hf_ms_per_step']:>11.1f} {r['ours_prefill_ms']:>10.0f}/{r['hf_prefill_ms']:<8.0f} "
+              f"{r['greedy_agree']:>6}/{args.new_tokens}",
+              flush=True)
+        if B == 1:  # a fair comparison decodes the same text: greedy tokens agree at least at the start
+            print(f"      batch 1 greedy, first 8: ours {r['ours_tokens']} hf {r['hf_tokens']}", flush=True)
+            assert r["greedy_agree"] >= min(4, args.new_tokens), "greedy tokens of ours and transformers differ"
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()
