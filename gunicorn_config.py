@@ -13,6 +13,12 @@ import os
 import shutil
 import tempfile
 
+# production refuses the public default key: set MY_API_KEY, or ALLOW_DEFAULT_KEY=1 to accept it knowingly
+# (`python -m web.app`, the development server, keeps the default key with its loud warning)
+if not (os.environ.get("MY_API_KEY") or "").replace(",", "").strip() and os.environ.get("ALLOW_DEFAULT_KEY") != "1":
+    raise SystemExit("gunicorn_config.py: MY_API_KEY is not set, so the server would accept the PUBLIC default key. "
+                     "Set MY_API_KEY=<secret>[,<secret>...], or ALLOW_DEFAULT_KEY=1 to serve it anyway.")
+
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5001')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 worker_class = "gevent"

@@ -218,6 +218,8 @@ def train_start():
     beta = _num(b, "beta", 0.1, 1e-4, 100.0)
     batch_size = _num(b, "batch_size", 8, 1, 1024, integer=True)
     name = _str(b, "name")
+    if name is not None and len(name) > 100:  # it names a folder in MODEL_DIR: past NAME_MAX, mkdir fails (500)
+        raise BadRequest("'name' is at most 100 characters long.", "name", "invalid_value")
     records = ann.store.list("preference", newest_first=False)
     if method == "sft":
         records += ann.store.list("roleplay", newest_first=False)

@@ -131,6 +131,9 @@ def generate():
         ids = tok.encode(prompt) or [tok.eot_id]
     except TokenizerError as e:
         raise BadRequest(f"The model's tokenizer cannot encode the message: {e}", "message") from None
+    if len(ids) > svc.config.max_prompt_tokens:
+        raise BadRequest(f"The conversation is {len(ids)} tokens long; the limit is {svc.config.max_prompt_tokens} "
+                         f"(MAX_PROMPT_TOKENS).", "message", "prompt_too_long")
     params = SamplingParams(max_tokens=s.max_new_tokens, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
                             repetition_penalty=s.repetition_penalty, stop=served.chat.stop)
     # one submission of n sequences: the engine decodes the candidates side by side in one batch

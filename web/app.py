@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,9 +80,19 @@ app = create_app()
 
 def main() -> None:
     """The Flask dev server: threaded, so streams run side by side."""
+    from werkzeug.serving import WSGIRequestHandler
+
+    class PathOnlyLog(WSGIRequestHandler):
+        # the training-log WebSocket takes its key as ?key=: log the path only, as gunicorn_config.py does
+        def log_request(self, code="-", size="-"):
+            if hasattr(self, "path"):  # the WSGI environ was built from it already
+                self.path = self.path.split("?", 1)[0]
+            self.requestline = re.sub(r"\?\S*", "", self.requestline)
+            super().log_request(code, size)
+
     cfg = app.extensions["nanogpt"].config
     log.info("serving %s and %s/ on http://%s:%d/v1", cfg.model.checkpoint, cfg.model_dir, cfg.host, cfg.port)
-    app.run(host=cfg.host, port=cfg.port, threaded=True)
+    app.run(host=cfg.host, port=cfg.port, threaded=True, request_handler=PathOnlyLog)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ def _body(name: str) -> dict:
     return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
 
 
-SSE = {"text/event-stream": {"schema": {"type": "string", "description": "With stream: true, `data: {chunk}` "
-                                                                      "events, then `data: [DONE]`"}}}
+# the schema of each server-sent event (what OpenAPI 3.2 calls itemSchema; schemathesis validates each event)
+SSE = {"text/event-stream": {"schema": {"type": "object", "required": ["data"], "properties": {"data": {
+    "type": "string", "description": "With stream: true, `data: {chunk}` events, then `data: [DONE]`"}}}}}
 
 
 def _op(tag: str, summary: str, ok: dict | None = None, body: str | None = None, auth: bool = True,
@@ -101,9 +102,10 @@ OPERATIONS = {
                                      "prefers application/json", auth=False,
                                      ok={**HTML, "content": {**HTML["content"], **_json(ref("ServiceInfo"))[
                                          "content"]}}),
-    ("static", "GET"): _op("Pages", "The playground's static files", auth=False),
+    ("static", "GET"): _op("Pages", "The playground's static files", auth=False, errors=("404",)),
     ("openapi.spec", "GET"): _op("Pages", "This document", auth=False, ok=_json({"type": "object"})),
-    ("swagger_ui.show", "GET"): _op("Pages", "Swagger UI and its assets (served locally)", auth=False, ok=HTML),
+    ("swagger_ui.show", "GET"): _op("Pages", "Swagger UI and its assets (served locally)", auth=False, ok=HTML,
+                                    errors=("404",)),
 }
 
 
@@ -142,7 +144,8 @@ def build(app: Flask) -> dict:
             op = _operation(app, rule.endpoint, method)
             if op is None:  # another module's route, not described yet: list it from its docstring
                 doc = (app.view_functions[rule.endpoint].__doc__ or rule.endpoint).strip().splitlines()[0]
-                op = {"summary": doc, "responses": {"200": {"description": "OK"}}}
+                op = {"summary": doc, "responses": {"200": {"description": "OK"},
+                                                    "default": {"description": "An error, in the route's own shape"}}}
             op = dict(op)
             op_id = re.sub(r"\W", "_", f"{rule.endpoint}_{method.lower()}")
             while op_id in used:  # one view under two rules (/v1 and /v1/)
