@@ -12,6 +12,7 @@ than the context keeps its last `max_len - 1` tokens; when a sequence fills the 
 from __future__ import annotations
 
 import itertools
+import logging
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -56,7 +57,8 @@ class StepOutput:
 
 
 class Decoder:
-    def __init__(self, lm: LoadedModel, max_batch: int = 8, max_len: int | None = None, seed: int | None = None):
+    def __init__(self, lm: LoadedModel, max_batch: int = 8, max_len: int | None = None, seed: int | None = None,
+                 cuda_graphs: bool = True):
         self.lm = lm
         self.model = lm.model
         self.tokenizer = lm.tokenizer
@@ -74,30 +76,56 @@ class Decoder:
         self._counts: torch.Tensor | None = None  # (max_batch, V) generated-token counts, when penalties are used
         self._seen: torch.Tensor | None = None  # (max_batch, V) prompt or generated, for repetition_penalty
         self._batch: BatchSampling | None = None
+        self.graphs = None  # CUDA: the decode step replayed from captured graphs (model/cuda_graphs.py)
+        if cuda_graphs and self.device.type == "cuda":
+            from .cuda_graphs import GraphedDecode
+            try:
+                self.graphs = GraphedDecode(self.model, self.cache, max_batch)
+            except RuntimeError:  # a model or kernel that cannot be captured still serves, eagerly
+                logging.getLogger(__name__).exception("CUDA graph capture failed; decoding eagerly")
 
     @property
     def free_slots(self) -> int:
         return self.max_batch - len(self.running)
 
+    def prompt_length(self, prompt: list[int]) -> int:
+        """Tokens a prompt takes in the cache once cropped to the context (add_many groups prompts by it)."""
+        return min(len(prompt), self.max_len - 1)
+
     @torch.inference_mode()
     def add(self, prompt: list[int], params: SamplingParams) -> StepOutput:
         """Prefill a new sequence and sample its first token. The prompt must hold at least one token."""
-        if not prompt:
+        return self.add_many([(prompt, params)])[0]
+
+    @torch.inference_mode()
+    def add_many(self, requests: list[tuple[list[int], SamplingParams]]) -> list[StepOutput]:
+        """Prefill several new sequences of one prompt length in one forward, and sample their first tokens.
+
+        One forward of k prompts costs little more than one on a GPU (and fills the matrix units better on a
+        CPU), so a burst of arrivals, or the n choices of one request, joins the batch in one go.
+        """
+        if any(not prompt for prompt, _ in requests):
             raise ValueError("the prompt must hold at least one token")
-        if not self.free_slots:
+        if len({self.prompt_length(p) for p, _ in requests}) != 1:
+            raise ValueError("add_many takes prompts of one length (after cropping to the context)")
+        if self.free_slots < len(requests):
             raise RuntimeError("no free slot: wait for a sequence to finish")
-        seq = Sequence(list(prompt), params, slot=len(self.running))
-        if params.seed is not None:
-            seq.generator = torch.Generator(device=self.device)
-            seq.generator.manual_seed(params.seed)
-        seq.detokenizer = IncrementalDetokenizer(self.tokenizer)
-        seq.stopper = StopMatcher(params.stop)
-        if params.penalised:
-            self._track_penalties(seq)
-        logits = self._prefill(seq, seq.prompt[-(self.max_len - 1):])
-        self.running.append(seq)  # only now: a prefill that raised leaves no slot taken
+        seqs = []
+        for i, (prompt, params) in enumerate(requests):
+            seq = Sequence(list(prompt), params, slot=len(self.running) + i)
+            if params.seed is not None:
+                seq.generator = torch.Generator(device=self.device)
+                seq.generator.manual_seed(params.seed)
+            seq.detokenizer = IncrementalDetokenizer(self.tokenizer)
+            seq.stopper = StopMatcher(params.stop)
+            if params.penalised:
+                self._track_penalties(seq)
+            seqs.append(seq)
+        logits = self._prefill(seqs, [s.prompt[-(self.max_len - 1):] for s in seqs])
+        self.running.extend(seqs)  # only now: a prefill that raised leaves no slot taken
         self._batch = None
-        return self._finish_step([seq], logits, BatchSampling([params], [seq.generator], self.device))[0]
+        bs = BatchSampling([s.params for s in seqs], [s.generator for s in seqs], self.device)
+        return self._finish_step(seqs, logits, bs)
 
     @torch.inference_mode()
     def step(self) -> list[StepOutput]:
@@ -109,10 +137,14 @@ class Decoder:
                 self._slide(seq)
         seqs = list(self.running)
         B = len(seqs)
-        idx = torch.tensor([[s.tokens[-1]] for s in seqs], device=self.device)  # (B, 1)
-        input_pos = torch.tensor([[s.pos] for s in seqs], device=self.device)  # (B, 1)
+        # one host-to-device copy per step for both inputs
+        inputs = torch.tensor([[s.tokens[-1], s.pos] for s in seqs], device=self.device)
+        idx, input_pos = inputs[:, :1], inputs[:, 1:]  # (B, 1) each
         kv_len = max(s.pos for s in seqs) + 1
-        logits = self.model.forward_cached(idx, input_pos, self.cache.rows(0, B), kv_len)
+        if self.graphs is not None and self.graphs.fits(B, kv_len):
+            logits = self.graphs.run(idx, input_pos, kv_len)
+        else:
+            logits = self.model.forward_cached(idx, input_pos, self.cache.rows(0, B), kv_len)
         for s in seqs:
             s.pos += 1
         if self._batch is None:
@@ -125,19 +157,22 @@ class Decoder:
             seq.finish_reason = "cancelled"
             self._release(seq)
 
-    def _prefill(self, seq: Sequence, tokens: list[int]) -> torch.Tensor:
-        T = len(tokens)
-        idx = torch.tensor([tokens], device=self.device)
-        input_pos = torch.arange(T, device=self.device)[None, :]
-        logits = self.model.forward_cached(idx, input_pos, self.cache.rows(seq.slot, seq.slot + 1), T,
+    def _prefill(self, seqs: list[Sequence], tokens: list[list[int]]) -> torch.Tensor:
+        # the rows are consecutive slots, each prompt from position 0: a plain causal prefill of k rows
+        T = len(tokens[0])
+        idx = torch.tensor(tokens, device=self.device)
+        input_pos = torch.arange(T, device=self.device)[None, :].expand(len(tokens), T)
+        first = seqs[0].slot
+        logits = self.model.forward_cached(idx, input_pos, self.cache.rows(first, first + len(seqs)), T,
                                            full_prefill=True)
-        seq.pos = T
+        for seq in seqs:
+            seq.pos = T
         return logits
 
     def _slide(self, seq: Sequence) -> None:
         # the context is full: keep the newest half, re-run it, and decode the pending token after it
         context = (seq.prompt + seq.tokens)[-(self.max_len // 2):]
-        self._prefill(seq, context[:-1])
+        self._prefill([seq], [context[:-1]])
 
     def _finish_step(self, seqs: list[Sequence], logits: torch.Tensor, bs: BatchSampling) -> list[StepOutput]:
         logits = logits.float()  # (B, V)

@@ -23,7 +23,8 @@ def linear(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
     wider. Still fp32 with fp32 accumulation; only the summation order differs. Training keeps F.linear
     (this op has no autograd).
     """
-    if (_onednn_linear is not None and x.dtype == torch.float32 and x.device.type == "cpu"
+    if (_onednn_linear is not None and type(layer) is nn.Linear  # not model/quantize.py's int8 layers
+            and x.dtype == torch.float32 and x.device.type == "cpu"
             and not torch.is_grad_enabled() and torch._C._get_mkldnn_enabled()):
         return _onednn_linear(x, layer.weight, layer.bias, "none", [], "")
     return layer(x)

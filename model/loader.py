@@ -48,7 +48,8 @@ class LoadedModel:
         return self.checkpoint.config
 
 
-def load_model(path: str | Path, device: str = "auto", dtype: str = "auto", gelu: str | None = None) -> LoadedModel:
+def load_model(path: str | Path, device: str = "auto", dtype: str = "auto", gelu: str | None = None,
+               quantize: str = "none") -> LoadedModel:
     """Read a checkpoint and move its weights to the device; raises CheckpointError for a bad file."""
     ck = read_checkpoint(path, gelu=gelu)
     dev = resolve_device(device)
@@ -65,4 +66,7 @@ def load_model(path: str | Path, device: str = "auto", dtype: str = "auto", gelu
         model.tie_weights()
     model.to(device=dev, dtype=dt).eval().requires_grad_(False)
     ck.state_dict = {}  # drop the CPU copies: on a GPU only the device weights stay alive
+    if quantize != "none":
+        from .quantize import quantize_model
+        quantize_model(model, quantize)
     return LoadedModel(model, ck.tokenizer, ck, dev, dt)

@@ -92,6 +92,7 @@ def _filter_top_k_top_p(logits: torch.Tensor, bs: BatchSampling) -> torch.Tensor
     probs = F.softmax(values, dim=-1)
     before = probs.cumsum(dim=-1) - probs  # probability of the better tokens; the first is always kept
     keep = in_k & (before < bs.top_p[:, None])
+    keep[:, 0] = True  # the best token, even at top_p 0 or one that float32 rounds to 0 (else index -1 below)
     threshold = values.gather(1, keep.sum(dim=-1, keepdim=True) - 1)  # (B, 1): the worst kept logit
     threshold = threshold.masked_fill(~filters[:, None], float("-inf"))
     return logits.masked_fill(logits < threshold, float("-inf"))

@@ -34,9 +34,12 @@ class ServerConfig:
     default_key: bool = True  # no MY_API_KEY was given: the public default key is in use
     max_batch: int = 8  # MAX_BATCH: sequences decoded together per model
     max_queue: int = 64  # MAX_QUEUE: sequences waiting for a slot per model before 503
+    kv_cache_mb: int = 0  # KV_CACHE_MB: KV cache budget per model; lowers MAX_BATCH to what fits (0: no cap)
+    prefill_tokens: int = 0  # PREFILL_TOKENS: prompt tokens prefilled per step beyond the first (0: 256 CPU, 2048 CUDA)
     model_cache_size: int = 2  # MODEL_CACHE_SIZE: models kept loaded per worker
     max_tokens_limit: int = 4096  # MAX_TOKENS_LIMIT: the largest max_tokens a request may ask for
     max_request_bytes: int = 1 << 20  # MAX_REQUEST_BYTES: larger bodies get 413
+    max_prompt_tokens: int = 32768  # MAX_PROMPT_TOKENS: longer prompts (tokens, per prompt) get 400
     chat_format: str | None = None  # CHAT_FORMAT: a JSON file with the default chat transcript format
     cors_origins: str = "*"  # CORS_ORIGINS: comma-separated origins allowed to call from a browser
     data_dir: str = "data"  # DATA_DIR: the annotation database and training jobs (web/annotate_*.py)
@@ -54,9 +57,12 @@ class ServerConfig:
             default_key=not keys,
             max_batch=_int(env, "MAX_BATCH", cls.max_batch),
             max_queue=_int(env, "MAX_QUEUE", cls.max_queue),
+            kv_cache_mb=_int(env, "KV_CACHE_MB", cls.kv_cache_mb),
+            prefill_tokens=_int(env, "PREFILL_TOKENS", cls.prefill_tokens),
             model_cache_size=_int(env, "MODEL_CACHE_SIZE", cls.model_cache_size),
             max_tokens_limit=_int(env, "MAX_TOKENS_LIMIT", cls.max_tokens_limit),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
+            max_prompt_tokens=_int(env, "MAX_PROMPT_TOKENS", cls.max_prompt_tokens),
             chat_format=env.get("CHAT_FORMAT") or None,
             cors_origins=env.get("CORS_ORIGINS") or cls.cors_origins,
             data_dir=env.get("DATA_DIR") or cls.data_dir,

@@ -14,6 +14,7 @@ import collections
 from dataclasses import dataclass
 
 from model.generate import Decoder
+from model.kv_cache import KVCache
 from model.loader import LoadedModel
 from model.sampling import SamplingParams, TokenLogprob
 
@@ -75,12 +76,24 @@ class Request:
             self.engine._inbox.put(("cancel", self))
 
 
+def slots_for(lm: LoadedModel, max_batch: int, kv_cache_mb: int | None) -> int:
+    """How many sequences the KV cache holds: MAX_BATCH, lowered to what KV_CACHE_MB pays for (at least 1)."""
+    if not kv_cache_mb:
+        return max_batch
+    per_slot = KVCache.bytes_per_slot(lm.config, lm.config.block_size, lm.dtype)
+    return max(1, min(max_batch, (kv_cache_mb << 20) // per_slot))
+
+
 class Engine:
-    def __init__(self, lm: LoadedModel, max_batch: int = 8, max_queue: int = 64):
+    def __init__(self, lm: LoadedModel, max_batch: int = 8, max_queue: int = 64, kv_cache_mb: int | None = None,
+                 prefill_tokens: int = 0):
         self.lm = lm
-        self.max_batch = max_batch
+        self.max_batch = slots_for(lm, max_batch, kv_cache_mb)
         self.max_queue = max_queue
-        self.decoder = Decoder(lm, max_batch=max_batch)
+        # prompt tokens prefilled per step beyond the first prompt: running streams wait for at most this much
+        # prefill between two tokens, while a burst of new requests still joins a few at a time
+        self.prefill_tokens = prefill_tokens or (2048 if lm.device.type == "cuda" else 256)
+        self.decoder = Decoder(lm, max_batch=self.max_batch)
         self._inbox = real_queue()
         self._waiting: collections.deque = collections.deque()  # (request, choice) not yet in the decoder
         self._live: dict[int, tuple[Request, int]] = {}  # Sequence.id -> (request, choice)
@@ -169,25 +182,44 @@ class Engine:
         return True
 
     def _admit(self) -> None:
+        # interleaving: one prompt always joins, more only within the prefill budget, so a burst of arrivals
+        # does not stall the streams already running (vLLM's max_num_batched_tokens, roughly); consecutive
+        # prompts of one length are prefilled together in one forward
+        budget, first = self.prefill_tokens, True
         while self._waiting and self.decoder.free_slots:
-            req, choice = self._waiting.popleft()
-            if req.closed:
-                self.retired += 1
-                continue
+            group, length = [], None
+            while self._waiting and len(group) < self.decoder.free_slots:
+                req, choice = self._waiting[0]
+                if req.closed:
+                    self._waiting.popleft()
+                    self.retired += 1
+                    continue
+                n = self.decoder.prompt_length(req.prompts[choice])
+                if (length is not None and n != length) or (not first and n > budget):
+                    break
+                self._waiting.popleft()
+                group.append((req, choice))
+                budget, first, length = budget - n, False, n
+            if not group:
+                return
             try:
-                out = self.decoder.add(req.prompts[choice], req.params[choice])
+                todo = [(req.prompts[c], req.params[c]) for req, c in group]
+                outs = [self.decoder.add(*todo[0])] if len(todo) == 1 else self.decoder.add_many(todo)
             except Exception as e:
-                # add() may have taken a slot before failing: give back any sequence we do not know
+                # add_many() may have taken slots before failing: give back any sequence we do not know
                 for seq in list(self.decoder.running):
                     if seq.id not in self._live:
                         self.decoder.cancel(seq)
-                self.retired += 1
-                self._cancel(req)
-                req.mailbox.put(Failure(e))
+                self.retired += len(group)
+                for req in dict.fromkeys(req for req, _ in group):
+                    self._cancel(req)
+                    req.mailbox.put(Failure(e))
                 continue
-            self._live[out.seq.id] = (req, choice)
-            self._seqs.setdefault(req, []).append(out.seq)
-            self._deliver(out)
+            for (req, choice), out in zip(group, outs):
+                self._live[out.seq.id] = (req, choice)
+                self._seqs.setdefault(req, []).append(out.seq)
+            for out in outs:
+                self._deliver(out)
 
     def _deliver(self, out) -> None:
         req, choice = self._live[out.seq.id]

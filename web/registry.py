@@ -122,12 +122,13 @@ class Registry:
         log.info("loading %s from %s", model_id, path)
         try:
             lm = _run_off_loop(lambda: load_model(_checkpoint_file(path), settings.device, settings.dtype,
-                                                  settings.gelu))
+                                                  settings.gelu, settings.quantize))
         except CheckpointError as e:
             # the operator's file, not the client's request, is at fault; 400 so the SDKs do not retry it
             raise BadRequest(f"The model `{model_id}` cannot be served: {e.problem}", "model",
                              "model_not_loadable") from None
-        engine = _run_off_loop(lambda: Engine(lm, self.config.max_batch, self.config.max_queue))
+        engine = _run_off_loop(lambda: Engine(lm, self.config.max_batch, self.config.max_queue,
+                                                    self.config.kv_cache_mb, self.config.prefill_tokens))
         served = ServedModel(model_id, path, engine, chat_format.for_checkpoint(path, self.default_chat))
         with self._cache_lock:
             self._cache[key] = served

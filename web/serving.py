@@ -95,6 +95,10 @@ class Serving:
         if bad:
             raise BadRequest(f"logit_bias token ids must be below {n_vocab}; got {bad[:5]}.", "logit_bias",
                              "invalid_value")
+        limit = self.registry.config.max_prompt_tokens
+        if any(len(p) > limit for p in prompts):
+            raise BadRequest(f"The prompt is {max(len(p) for p in prompts)} tokens long; the limit is {limit} "
+                             f"(MAX_PROMPT_TOKENS).", "messages" if chat else "prompt", "prompt_too_long")
         # choice i*n + j is the j-th candidate for prompt i, as OpenAI numbers them
         seq_prompts = [p for p in prompts for _ in range(req.n)]
         params = [req.sampling_params(j, extra_stop) for _ in prompts for j in range(req.n)]

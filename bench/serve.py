@@ -1,0 +1,255 @@
+"""Serving benchmark through HTTP, as `vllm bench serve` measures it, against transformers' generate, same weights.
+
+    python -m bench.serve [--device cpu|cuda] [--concurrency 1,8,32,128] [--prompt-len 128] [--output-len 128]
+                          [--quantize int8] [--url http://host:port] [--json F] [--plot F.png]
+
+A GPT-2 124M-shaped model is initialised at random (seed 0, vocab 50257) and written as a nanoGPT checkpoint;
+a gunicorn + gevent server (gunicorn_config.py) is started on it with MAX_BATCH = the largest concurrency, or
+--url targets a running server that serves `--model`. At each concurrency C, C * --rounds streamed completions
+of --prompt-len random token ids and exactly --output-len tokens (ignore_eos) are sent with C in flight
+(client processes of bench/loadgen.py), and TTFT, TPOT, ITL (p50/p99), output tokens/s and requests/s are
+computed with vLLM's definitions (shared/research/openai_compat.md §4.2). /health is polled during the largest
+concurrency. After each concurrency, in this process and with the server idle, the same weights decode in transformers'
+`generate` (KV cache, greedy, batch C: the peer) and in our Decoder without HTTP ("model only"), so the
+server's own overhead is the gap between the model-only and the HTTP figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import torch
+
+from bench.decode import build_models, run_hf, run_ours, N_VOCAB
+from bench.loadgen import poll_health, worker
+
+REPO = Path(__file__).resolve().parent.parent
+KEY = "bench-key"
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, math.ceil(p / 100 * len(s)) - 1))]
+
+
+def write_checkpoint(lm, path: Path) -> None:
+    c = lm.config
+    args = dict(n_layer=c.n_layer, n_head=c.n_head, n_embd=c.n_embd, block_size=c.block_size, bias=c.bias,
+                vocab_size=c.vocab_size, dropout=0.0)
+    sd = {k: v.detach().to("cpu", torch.float32) for k, v in lm.model.state_dict().items()}
+    torch.save({"model": sd, "model_args": args}, path)
+
+
+def start_server(ckpt: Path, args, max_batch: int, log: Path) -> tuple[subprocess.Popen, str]:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": pythonpath, "HOST": "127.0.0.1", "PORT": str(port),
+           "MODEL_DIR": str(ckpt.parent), "MODEL_CHECKPOINT": str(ckpt), "MY_API_KEY": KEY,
+           "DEVICE": args.device, "MAX_BATCH": str(max_batch), "MAX_QUEUE": str(4 * max_batch),
+           "QUANTIZE": args.quantize, "GUNICORN_ACCESSLOG": "/dev/null", "LOG_LEVEL": "warning"}
+    # gunicorn's own entry point, run by this interpreter (its script may live off PATH, e.g. pip --target)
+    cmd = [sys.executable, "-c", "from gunicorn.app.wsgiapp import run; run()", "-c", "gunicorn_config.py",
+           "web.app:app"]
+    out = open(log, "wb")
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited:\n{log.read_text()}")
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server did not start:\n{log.read_text()}")
+
+
+def run_http(url: str, model: str, prompt: list[int], args, c: int, health: bool) -> dict:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    body = {"model": model, "prompt": prompt, "max_tokens": args.output_len, "ignore_eos": True,
+            "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
+    bodies = [body] * (c * args.rounds)
+    procs = max(1, min(args.client_procs, c // 16))
+    shares = [bodies[i::procs] for i in range(procs)]
+    threads = [math.ceil(c / procs)] * procs
+    stop = threading.Event()
+    health_lat: list[float] = []
+    poller = threading.Thread(target=lambda: health_lat.extend(poll_health(url, stop)), daemon=True)
+    if health:
+        poller.start()
+    with mp.get_context("spawn").Pool(procs) as pool:
+        parts = pool.starmap(worker, [(url, headers, s, t) for s, t in zip(shares, threads)])
+    stop.set()
+    if health:
+        poller.join()
+    reqs = [r for part in parts for r in part]
+    ok = [r for r in reqs if r["error"] is None and r["chunks"]]
+    duration = max(r["end"] for r in ok) - min(r["start"] for r in reqs)
+    ttft = [r["chunks"][0] for r in ok]
+    tpot = [(r["chunks"][-1] - r["chunks"][0]) / (r["tokens"] - 1) for r in ok if r["tokens"] > 1]
+    itl = [b - a for r in ok for a, b in zip(r["chunks"], r["chunks"][1:])]
+    out_tokens = sum(r["tokens"] for r in ok)
+    res = {"concurrency": c, "requests": len(reqs), "failed": len(reqs) - len(ok), "duration_s": duration,
+           "output_tok_s": out_tokens / duration, "req_s": len(ok) / duration,
+           "ttft_ms_p50": 1e3 * pct(ttft, 50), "ttft_ms_p99": 1e3 * pct(ttft, 99),
+           "tpot_ms_p50": 1e3 * pct(tpot, 50), "tpot_ms_p99": 1e3 * pct(tpot, 99),
+           "itl_ms_p50": 1e3 * pct(itl, 50), "itl_ms_p99": 1e3 * pct(itl, 99),
+           "errors": sorted({r["error"] for r in reqs if r["error"]})[:3]}
+    if health:
+        res["health_ms_p50"], res["health_ms_p95"] = 1e3 * pct(health_lat, 50), 1e3 * pct(health_lat, 95)
+        res["health_polls"] = len(health_lat)
+    return res
+
+
+def run_local(lm, hf, prompt: list[int], args, c: int) -> dict:
+    """The peer (transformers generate, batch c) and our Decoder without HTTP, same prompts and lengths."""
+    prompts = [prompt] * c
+    out = {"batch": c}
+    if hf is not None:
+        run_hf(hf, prompts, 4)  # warm-up
+        prefill, steps, _ = run_hf(hf, prompts, args.output_len)
+        total = prefill + sum(steps)
+        out.update(peer_ttft_ms=1e3 * prefill, peer_output_tok_s=c * args.output_len / total,
+                   peer_decode_tok_s=c / statistics.median(steps))
+    if lm is not None:
+        run_ours(lm, prompts, 4)
+        prefill, steps, _ = run_ours(lm, prompts, args.output_len)
+        total = prefill + sum(steps)
+        out.update(model_only_output_tok_s=c * args.output_len / total,
+                   model_only_decode_tok_s=c / statistics.median(steps), model_only_prefill_ms=1e3 * prefill)
+    return out
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    http, local = result["http"], {r["batch"]: r for r in result["local"]}
+    cs = [r["concurrency"] for r in http]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
+    a.plot(cs, [r["output_tok_s"] for r in http], "o-", label="ours, through HTTP")
+    if any("model_only_output_tok_s" in local.get(c, {}) for c in cs):
+        a.plot(cs, [local[c].get("model_only_output_tok_s") for c in cs], "s--", label="ours, model only")
+    if any("peer_output_tok_s" in local.get(c, {}) for c in cs):
+        a.plot(cs, [local[c].get("peer_output_tok_s") for c in cs], "^-", label="transformers generate")
+        b.plot(cs, [local[c].get("peer_ttft_ms") for c in cs], "^-", label="transformers (prefill)")
+    b.plot(cs, [r["ttft_ms_p50"] for r in http], "o-", label="ours, TTFT p50 via HTTP")
+    for ax, title, unit in ((a, "output throughput", "tokens/s"), (b, "time to first token", "ms")):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("concurrency (peer: batch size)")
+        ax.set_ylabel(unit)
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.suptitle(result["title"])
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--concurrency", default="1,8,32,128")
+    ap.add_argument("--prompt-len", type=int, default=128)
+    ap.add_argument("--output-len", type=int, default=128)
+    ap.add_argument("--rounds", type=int, default=2, help="requests per concurrency = rounds x concurrency")
+    ap.add_argument("--min-requests", type=int, default=4)
+    ap.add_argument("--quantize", default="none", choices=["none", "int8"])
+    ap.add_argument("--url", help="a running server (serving --model) instead of starting one")
+    ap.add_argument("--model", default="gpt2-124m-random.pt")
+    ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--no-model-only", action="store_true")
+    ap.add_argument("--client-procs", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads on CPU for the in-process runs")
+    ap.add_argument("--json", default="bench/results/serve.json")
+    ap.add_argument("--plot", default=None, help="PNG path (default: the --json path with .png)")
+    args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` stops the server we started
+    conc = [int(c) for c in args.concurrency.split(",")]
+    device = torch.device(args.device)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads)
+    lm, hf = build_models("124M", device, dtype)
+    prompt = torch.randint(0, N_VOCAB - 1, (args.prompt_len,), generator=torch.Generator().manual_seed(1)).tolist()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    proc = None
+    try:
+        url = args.url
+        if url is None:
+            write_checkpoint(lm, tmp / args.model)
+            proc, url = start_server(tmp / args.model, args, max(conc), tmp / "server.log")
+        t = time.perf_counter()
+        run_http(url, args.model, prompt, argparse.Namespace(**{**vars(args), "rounds": 1, "output_len": 8}), 1,
+                 False)  # loads the model (and captures the CUDA graphs) outside the measurement
+        print(f"server warm in {time.perf_counter() - t:.1f} s at {url}", flush=True)
+        peer = None if args.no_peer else hf
+        ours = None if args.no_model_only else lm
+        if args.quantize != "none" and ours is not None:
+            from model.quantize import quantize_model
+            quantize_model(lm.model, args.quantize)
+        http, local = [], []
+        for c in conc:
+            a = argparse.Namespace(**{**vars(args), "rounds": max(args.rounds, math.ceil(args.min_requests / c))})
+            r = run_http(url, args.model, prompt, a, c, health=c == max(conc))
+            http.append(r)
+            print(json.dumps(r), flush=True)
+            # right after, with the server idle: a shared machine's load changes by the minute
+            local.append(run_local(ours, peer, prompt, args, c))
+            print(json.dumps(local[-1]), flush=True)
+    finally:
+        if proc is not None:
+            os.killpg(proc.pid, 15)
+            proc.wait(30)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    result = {"title": f"GPT-2 124M, {name}, {str(dtype).removeprefix('torch.')}"
+                       f"{', int8' if args.quantize != 'none' else ''}; prompt {args.prompt_len}, "
+                       f"output {args.output_len}",
+              "args": vars(args), "torch": torch.__version__, "http": http, "local": local}
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    plot(result, Path(args.plot) if args.plot else out.with_suffix(".png"))
+    summary(result)
+    return result
+
+
+def summary(result: dict) -> None:
+    local = {r["batch"]: r for r in result["local"]}
+    print(result["title"])
+    print(f"{'C':>4} {'tok/s':>8} {'req/s':>6} {'TTFT p50/p99 ms':>16} {'TPOT p50/p99':>13} {'ITL p50/p99':>12} "
+          f"{'model-only tok/s':>16} {'peer tok/s':>10} {'vs peer':>7}")
+    for r in result["http"]:
+        lo = local.get(r["concurrency"], {})
+        peer = lo.get("peer_output_tok_s", float("nan"))
+        print(f"{r['concurrency']:>4} {r['output_tok_s']:>8.1f} {r['req_s']:>6.2f} "
+              f"{r['ttft_ms_p50']:>7.1f}/{r['ttft_ms_p99']:<8.1f} {r['tpot_ms_p50']:>6.2f}/{r['tpot_ms_p99']:<6.2f} "
+              f"{r['itl_ms_p50']:>5.2f}/{r['itl_ms_p99']:<6.2f} {lo.get('model_only_output_tok_s', float('nan')):>16.1f} "
+              f"{peer:>10.1f} {r['output_tok_s'] / peer:>6.2f}x")
+        if "health_ms_p95" in r:
+            print(f"     /health under load: p50 {r['health_ms_p50']:.1f} ms, p95 {r['health_ms_p95']:.1f} ms "
+                  f"({r['health_polls']} polls); failed requests {r['failed']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""int8 weights at load (QUANTIZE=int8): every Linear, lm_head and the token embedding, per output channel.
+
+Each weight row w is stored as round(w / s) in int8 with s = max|w| / 127 (symmetric, one scale per output
+channel): a quarter of the fp32 bytes, half of bf16. The kernels differ by device, because what pays differs:
+- CPU: fbgemm/oneDNN's dynamic int8 GEMM (torch.ops.quantized.linear_dynamic): activations are quantized per
+  call too and the product runs in int8 with int32 accumulation. On this project's 2-core EPYC it is 2-4x
+  faster than the fp32 oneDNN linear; torch._weight_int8pack_mm (weight-only) exists there but measured 6x
+  (batch 1) to 30x (batch 16) slower than fp32, so it is not used on CPU.
+- CUDA: weight-only torch._weight_int8pack_mm (bf16 activations, int8 weights dequantized in the kernel).
+The token embedding shares the lm_head's int8 rows (the weights stay tied) and dequantizes the rows it looks up.
+"""
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn as nn
+
+from .gpt import GPT
+
+MODES = ("none", "int8")
+
+
+def quantize_rows(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(int8 rows, fp32 scale per row) of a (N, K) weight."""
+    w = w.float()
+    scale = (w.abs().amax(dim=1) / 127).clamp(min=1e-12)
+    return torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8), scale
+
+
+class Int8Linear(nn.Module):
+    def __init__(self, q: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype):
+        super().__init__()
+        self.out_features, self.in_features = q.shape
+        self.cpu = q.device.type == "cpu"
+        if self.cpu:
+            with warnings.catch_warnings():  # quantized tensor types are deprecated; the packed op is not
+                warnings.simplefilter("ignore", UserWarning)
+                qw = torch.quantize_per_channel(q.float() * scale[:, None], scale.double(),
+                                                torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8)
+                b = None if bias is None else bias.float()
+                self._packed = torch.ops.quantized.linear_prepack(qw, b)  # fbgemm's blocked layout, made once
+        else:
+            self.register_buffer("weight_int8", q.contiguous())
+            self.register_buffer("scale", scale.to(dtype))
+            self.register_buffer("bias", None if bias is None else bias.to(dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        x2 = x.reshape(-1, shape[-1])
+        if self.cpu:
+            y = torch.ops.quantized.linear_dynamic(x2.float().contiguous(), self._packed, False).to(x.dtype)
+        else:
+            y = torch._weight_int8pack_mm(x2.contiguous(), self.weight_int8, self.scale)
+            if self.bias is not None:
+                y = y + self.bias
+        return y.view(*shape[:-1], self.out_features)
+
+
+class Int8Embedding(nn.Module):
+    """Lookup of int8 rows times their scales; holds the same tensors as the tied lm_head's quantized rows."""
+
+    def __init__(self, q: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype):
+        super().__init__()
+        self.register_buffer("weight_int8", q)
+        self.register_buffer("scale", scale.to(dtype))
+        self.dtype = dtype
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.weight_int8[idx].to(self.dtype) * self.scale[idx].unsqueeze(-1)
+
+
+def quantize_model(model: GPT, mode: str = "int8") -> GPT:
+    """Replace the model's Linear layers (lm_head too) and its token embedding in place; returns the model."""
+    if mode not in MODES:
+        raise ValueError(f"unknown QUANTIZE mode {mode!r}; use one of {', '.join(MODES)}")
+    if mode == "none":
+        return model
+    dtype = model.transformer.wpe.weight.dtype
+    for block in model.transformer.h:
+        for parent, name in ((block.attn, "c_attn"), (block.attn, "c_proj"), (block.mlp, "c_fc"),
+                             (block.mlp, "c_proj")):
+            lin: nn.Linear = getattr(parent, name)
+            q, s = quantize_rows(lin.weight)
+            setattr(parent, name, Int8Linear(q, s, lin.bias, dtype))
+    tied = model.lm_head.weight is model.transformer.wte.weight
+    q, s = quantize_rows(model.lm_head.weight)
+    if tied:
+        model.transformer.wte = Int8Embedding(q, s, dtype)
+    model.lm_head = Int8Linear(q, s, None, dtype)
+    return model
+
+
+def weight_bytes(model: nn.Module) -> int:
+    """Bytes of the weights as held: parameters, buffers and the CPU layers' packed int8 weights."""
+    total = sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+    for m in model.modules():
+        if isinstance(m, Int8Linear) and m.cpu:
+            total += m.out_features * m.in_features + m.out_features * 12  # int8 rows + scale, zero point
+    return total
