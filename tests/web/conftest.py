@@ -8,7 +8,8 @@ import openai
 import pytest
 
 from checkpoints import tiny_model, write_hf, write_nanogpt
-from live_server import MEDIUM, TINY, Server
+from live_server import KEYS, MEDIUM, TINY, Server
+from web.app import create_app
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +20,24 @@ def model_dir(tmp_path_factory) -> Path:
     write_nanogpt(d / MEDIUM, tiny_model(2, n_layer=4, n_head=4, n_embd=256, block_size=256))
     (d / "notes.txt").write_text("not a checkpoint")
     return d
+
+
+@pytest.fixture
+def make_app(model_dir, tmp_path):
+    """In-process apps over the tiny models (the Flask test client), closed at the end of the test."""
+    apps = []
+
+    def make(**overrides):
+        app = create_app({"model_dir": str(model_dir), "api_keys": KEYS, "TESTING": True,
+                          "data_dir": str(tmp_path / "data"), **overrides})
+        settings = app.extensions["nanogpt"].config.model
+        settings.checkpoint, settings.device = str(model_dir / TINY), "cpu"
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["nanogpt"].registry.close()
 
 
 @pytest.fixture(scope="session")

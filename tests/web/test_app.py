@@ -13,23 +13,6 @@ from web.app import create_app
 AUTH = {"Authorization": f"Bearer {KEYS[0]}"}
 
 
-@pytest.fixture
-def make_app(model_dir):
-    apps = []
-
-    def make(**overrides):
-        cfg = {"model_dir": str(model_dir), "api_keys": KEYS, "TESTING": True, **overrides}
-        app = create_app(cfg)
-        settings = app.extensions["nanogpt"].config.model
-        settings.checkpoint, settings.device = str(model_dir / TINY), "cpu"
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.extensions["nanogpt"].registry.close()
-
-
 def frames(response) -> list:
     out = []
     for block in response.get_data(as_text=True).split("\n\n"):

@@ -21,7 +21,6 @@ import websocket
 
 from live_server import KEYS, REPO, TINY, Server, free_port
 from web import auth
-from web.app import create_app
 
 AUTH = {"Authorization": f"Bearer {KEYS[0]}"}
 SECRET = "sk-very-secret-0123456789abcdef"  # the server's key in the logging tests: it must never be logged
@@ -101,23 +100,6 @@ def test_gunicorn_refuses_to_start_without_a_key(model_dir, tmp_path):
 
 
 # --- an in-process app for the rest -------------------------------------------------------------------------
-
-@pytest.fixture
-def make_app(model_dir, tmp_path):
-    apps = []
-
-    def make(**overrides):
-        app = create_app({"model_dir": str(model_dir), "api_keys": KEYS, "TESTING": True,
-                          "data_dir": str(tmp_path / "data"), **overrides})
-        settings = app.extensions["nanogpt"].config.model
-        settings.checkpoint, settings.device = str(model_dir / TINY), "cpu"
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.extensions["nanogpt"].registry.close()
-
 
 class _Exploit:
     def __init__(self, target: str):
