@@ -180,9 +180,9 @@ class Decoder:
             logits = logits + self._vocab_mask
         raw = logits
         rows = [s.slot for s in seqs]
-        for row, token, bias in bs.bias:
-            logits = logits if logits is not raw else logits.clone()
-            logits[row, token] += bias
+        if bs.bias:  # out of place: raw keeps the model's own distribution for logprobs
+            rows_b, tokens_b, values = (torch.tensor(c, device=self.device) for c in zip(*bs.bias))
+            logits = logits.index_put((rows_b, tokens_b), values.to(logits.dtype), accumulate=True)
         if bs.penalised:
             logits = apply_penalties(logits, bs, self._counts[rows], self._seen[rows])
         tokens = sample(logits, bs, self.rng)
