@@ -23,7 +23,7 @@ from model.config import GPTConfig
 from model.generate import Decoder
 from model.gpt import GPT
 from model.hf import hf_config, hf_state_dict
-from model.loader import LoadedModel
+from model.loader import LoadedModel, place_model
 from model.sampling import SamplingParams
 from model.tokenizer import gpt2_tokenizer
 
@@ -31,7 +31,7 @@ SIZES = {"124M": dict(n_layer=12, n_head=12, n_embd=768), "350M": dict(n_layer=2
 N_VOCAB = 50257
 
 
-def build_models(size: str, device: torch.device, dtype: torch.dtype):
+def build_models(size: str, device: torch.device, dtype: torch.dtype, quantize: str = "none"):
     """Our model wrapped as a LoadedModel, and transformers' GPT2LMHeadModel holding the same weights."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -43,7 +43,7 @@ def build_models(size: str, device: torch.device, dtype: torch.dtype):
     missing, unexpected = hf.load_state_dict(hf_state_dict(ours, tok.n_vocab), strict=False)
     assert not unexpected and set(missing) <= {"lm_head.weight"}, (missing, unexpected)
     hf.tie_weights()
-    ours = ours.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    place_model(ours, device, dtype, quantize)
     hf = hf.to(device=device, dtype=dtype).eval().requires_grad_(False)
     ck = Checkpoint(Path(f"<random GPT-2 {size}>"), "random", config, {}, tok)
     return LoadedModel(ours, tok, ck, device, dtype), hf
@@ -143,12 +143,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     if device.type == "cpu":
         torch.set_num_threads(args.threads)
-    lm, hf = build_models(args.size, device, dtype)
+    lm, hf = build_models(args.size, device, dtype, args.quantize)
     if args.quantize != "none":
-        from model.quantize import quantize_model, weight_bytes
-        before = weight_bytes(lm.model)
-        quantize_model(lm.model, args.quantize)
-        print(f"{args.quantize}: weights {before / 2**20:.0f} MiB -> {weight_bytes(lm.model) / 2**20:.0f} MiB")
+        from model.quantize import weight_bytes
+        print(f"{args.quantize}: weights {weight_bytes(hf) / 2**20:.0f} MiB -> {weight_bytes(lm.model) / 2**20:.0f} MiB")
     print(f"GPT-2 {args.size}, {device}, {str(dtype).removeprefix('torch.')}, threads {torch.get_num_threads()}, "
           f"prompt {args.prompt_tokens}, {args.new_tokens} new tokens, median step of {args.repeats} runs each")
     print(f"{'batch':>5} {'ours tok/s':>11} {'hf tok/s':>9} {'ratio':>6} {'ours ms/step':>13} {'hf ms/step':>11} "

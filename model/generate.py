@@ -144,7 +144,9 @@ class Decoder:
         if self.graphs is not None and self.graphs.fits(B, kv_len):
             logits = self.graphs.run(idx, input_pos, kv_len)
         else:
-            logits = self.model.forward_cached(idx, input_pos, self.cache.rows(0, B), kv_len)
+            in_step = all(s.pos == kv_len - 1 for s in seqs)  # always so for one sequence
+            logits = self.model.forward_cached(idx, input_pos, self.cache.rows(0, B), kv_len,
+                                               start=kv_len - 1 if in_step else None)
         for s in seqs:
             s.pos += 1
         if self._batch is None:
@@ -163,8 +165,7 @@ class Decoder:
         idx = torch.tensor(tokens, device=self.device)
         input_pos = torch.arange(T, device=self.device)[None, :].expand(len(tokens), T)
         first = seqs[0].slot
-        logits = self.model.forward_cached(idx, input_pos, self.cache.rows(first, first + len(seqs)), T,
-                                           full_prefill=True)
+        logits = self.model.forward_cached(idx, input_pos, self.cache.rows(first, first + len(seqs)), T, start=0)
         for seq in seqs:
             seq.pos = T
         return logits

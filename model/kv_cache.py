@@ -16,27 +16,27 @@ class LayerCache:
     def write(self, k: torch.Tensor, v: torch.Tensor, where: Where, kv_len: int):
         """Store new (B, nh, T, hs) keys and values at `where` (see write_index); return the first kv_len positions."""
         if isinstance(where, slice):
-            self.k[:, :, where] = k
-            self.v[:, :, where] = v
+            self.k.narrow(2, where.start, k.size(2)).copy_(k)
+            self.v.narrow(2, where.start, v.size(2)).copy_(v)
         else:
             rows, input_pos = where
             self.k[rows, :, input_pos] = k.transpose(1, 2)  # indexed view is (B, T, nh, hs)
             self.v[rows, :, input_pos] = v.transpose(1, 2)
-        return self.k[:, :, :kv_len], self.v[:, :, :kv_len]
+        return self.k.narrow(2, 0, kv_len), self.v.narrow(2, 0, kv_len)
 
 
 Where = slice | tuple[torch.Tensor, torch.Tensor]
 
 
-def write_index(input_pos: torch.Tensor, from_start: bool) -> Where:
+def write_index(input_pos: torch.Tensor, start: int | None) -> Where:
     """Where a forward's (B, T) new keys go, worked out once and shared by every layer.
 
-    from_start (every row writes positions 0..T-1, a prefill) gives a slice: a plain copy, no index tensors.
-    Otherwise (row, position) index tensors, both (B, T), for one index_put per layer.
+    When every row writes positions start..start+T-1 (a prefill; rows decoding in step), a slice: a plain
+    copy, no index tensors. Otherwise (row, position) index tensors, both (B, T), for one index_put per layer.
     """
     B, T = input_pos.shape
-    if from_start:
-        return slice(0, T)
+    if start is not None:
+        return slice(start, start + T)
     return torch.arange(B, device=input_pos.device).unsqueeze(1).expand(B, T), input_pos
 
 

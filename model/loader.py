@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import Checkpoint, read_checkpoint
-from .gpt import GPT
+from .gpt import GPT, store_lm_head_input_major
 from .tokenizer import Tokenizer
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
@@ -64,9 +64,17 @@ def load_model(path: str | Path, device: str = "auto", dtype: str = "auto", gelu
     model.load_state_dict(sd, strict=True, assign=True)
     if tied:
         model.tie_weights()
-    model.to(device=dev, dtype=dt).eval().requires_grad_(False)
+    place_model(model, dev, dt, quantize)
     ck.state_dict = {}  # drop the CPU copies: on a GPU only the device weights stay alive
+    return LoadedModel(model, ck.tokenizer, ck, dev, dt)
+
+
+def place_model(model: GPT, device: torch.device, dtype: torch.dtype, quantize: str = "none") -> GPT:
+    """Move the weights to the device and dtype and make them ready to decode with (in place; returns the model)."""
+    model.to(device=device, dtype=dtype).eval().requires_grad_(False)
     if quantize != "none":
         from .quantize import quantize_model
         quantize_model(model, quantize)
-    return LoadedModel(model, ck.tokenizer, ck, dev, dt)
+    elif device.type == "cpu" and dtype == torch.float32:
+        store_lm_head_input_major(model)
+    return model

@@ -25,6 +25,19 @@ def test_add_many_equals_one_at_a_time():
     assert [s.tokens for s in seqs] == alone
 
 
+def test_rows_in_step_decode_as_they_do_alone():
+    # one length, added together: every step writes the cache through a slice and attends without a mask
+    lm = loaded(tiny_model(seed=4, bias=False))
+    params = [SamplingParams(max_tokens=12, temperature=0), SamplingParams(max_tokens=7, temperature=1.0, seed=3),
+              SamplingParams(max_tokens=12, temperature=0, presence_penalty=1.5)]
+    alone = [generate(lm, [p], q, max_batch=1)[0].tokens for p, q in zip(PROMPTS, params)]
+    dec = Decoder(lm, max_batch=3)
+    seqs = [o.seq for o in dec.add_many(list(zip(PROMPTS, params)))]
+    while dec.running:
+        dec.step()
+    assert [s.tokens for s in seqs] == alone
+
+
 def test_add_many_refuses_mixed_lengths_and_takes_no_slot():
     lm = loaded(tiny_model(seed=4, bias=False))
     dec = Decoder(lm, max_batch=4)
