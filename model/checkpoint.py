@@ -244,7 +244,7 @@ def save_checkpoint(path: str | Path, model, step: int | None = None, val_loss: 
     sd = {}
     for key, tensor in model.state_dict().items():
         if tensor.data_ptr() not in converted:
-            converted[tensor.data_ptr()] = tensor.detach().to("cpu", dtype or tensor.dtype).contiguous()
+            converted[tensor.data_ptr()] = tensor.detach().to("cpu", dtype or tensor.dtype)
         sd[key] = converted[tensor.data_ptr()]
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")

@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from . import cpu_kernel
 from .config import GPTConfig
 from .kv_cache import LayerCache, Where, write_index
 
@@ -16,35 +17,24 @@ _onednn_linear = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.b
 
 
 def linear(x: torch.Tensor, layer: nn.Linear, gelu: nn.GELU | None = None) -> torch.Tensor:
-    """layer(x), then gelu if given; fp32 CPU inference goes through oneDNN instead of MKL's sgemm.
+    """layer(x), then gelu if given; fp32 CPU inference skips PyTorch's default (MKL's sgemm).
 
-    MKL takes a slow path on AMD CPUs: on this project's 2-core EPYC the 124M model's decode-step matmuls take
-    28 ms through MKL and 18.5 ms through oneDNN (lm_head: 12 ms and 7 ms), at batch 8 and 32 the gap is
-    wider. Still fp32 with fp32 accumulation; only the summation order differs. oneDNN applies the GELU to
-    the product's output as it is written (bit-identical to F.gelu), saving a pass over it. Training keeps
-    F.linear (this op has no autograd).
+    Up to cpu_kernel.MAX_ROWS rows (decoding) go through model/cpu_kernel.py's C kernel, more (prefill, large
+    batches) through oneDNN: MKL takes a slow path on AMD CPUs (on this project's 2-core EPYC the 124M model's
+    decode-step products take 28 ms through MKL, 18.5-28 ms through oneDNN, ~20 ms through the kernel). Both
+    apply the GELU as they write the product. Still fp32 with fp32 accumulation; only the summation order
+    differs. Training keeps F.linear (neither has autograd).
     """
-    if (_onednn_linear is not None and type(layer) is nn.Linear  # not model/quantize.py's int8 layers
-            and x.dtype == torch.float32 and x.is_cpu
-            and not torch.is_grad_enabled() and torch._C._get_mkldnn_enabled()):
-        if gelu is None:
-            return _onednn_linear(x, layer.weight, layer.bias, "none", [], "")
-        return _onednn_linear(x, layer.weight, layer.bias, "gelu", [], gelu.approximate)
+    if (type(layer) is nn.Linear  # not model/quantize.py's int8 layers
+            and x.dtype == torch.float32 and x.is_cpu and not torch.is_grad_enabled()):
+        approximate = None if gelu is None else gelu.approximate
+        y = cpu_kernel.linear(x, layer.weight, layer.bias, approximate)
+        if y is not None:
+            return y
+        if _onednn_linear is not None and torch._C._get_mkldnn_enabled():
+            return _onednn_linear(x, layer.weight, layer.bias, "none" if gelu is None else "gelu", [],
+                                  approximate or "")
     return layer(x) if gelu is None else gelu(layer(x))
-
-
-def store_lm_head_input_major(model: GPT) -> None:
-    """Lay lm_head's weight out input-major in memory, for fp32 decoding on a CPU; values and shape unchanged.
-
-    The (vocab, n_embd) weight gets strides (1, vocab), i.e. its transpose is contiguous. Decoding a token
-    streams the whole 154 MB lm_head of GPT-2 124M, and oneDNN's batch-1 product streams this layout ~25%
-    faster on the project's 2-core EPYC (7.0 vs 9.5 ms), ~9% of the decode step; at batch 8 and 32 the
-    layouts cost the same within 2%. The layer weights stay row-major: input-major makes them no faster at
-    batch 1 and up to 50% slower at batch 32. The tied token embedding follows, so looking up a row gathers
-    strided values (+6 ms for a 1,000-token prefill). Writers (save_checkpoint, model.hf) store tensors
-    contiguous again.
-    """
-    model.lm_head.weight.data = model.lm_head.weight.data.t().contiguous().t()
 
 
 def layer_norm(x: torch.Tensor, ln: nn.LayerNorm) -> torch.Tensor:

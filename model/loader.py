@@ -6,8 +6,9 @@ from pathlib import Path
 
 import torch
 
+from . import cpu_kernel
 from .checkpoint import Checkpoint, read_checkpoint
-from .gpt import GPT, store_lm_head_input_major
+from .gpt import GPT
 from .tokenizer import Tokenizer
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
@@ -76,5 +77,5 @@ def place_model(model: GPT, device: torch.device, dtype: torch.dtype, quantize: 
         from .quantize import quantize_model
         quantize_model(model, quantize)
     elif device.type == "cpu" and dtype == torch.float32:
-        store_lm_head_input_major(model)
+        cpu_kernel.library()  # build the decode kernel now rather than in the first request
     return model

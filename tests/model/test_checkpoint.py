@@ -9,8 +9,6 @@ import torch
 from checkpoints import (CHARS, tiny_model, write_build_nanogpt, write_char_level, write_hf,
                          write_nanogpt)
 from model import CheckpointError, load_model, read_checkpoint
-from model.checkpoint import save_checkpoint
-from model.config import GPTConfig
 
 IDX = torch.tensor([[464, 2068, 7586, 21831, 18045, 625, 262, 16931, 3290, 13]])  # "The quick brown fox..."
 
@@ -93,18 +91,6 @@ def test_weights_are_not_copied_on_cpu(tmp_path):
     assert lm.checkpoint.state_dict == {}
     assert lm.model.lm_head.weight is lm.model.transformer.wte.weight  # tied, one tensor
     assert lm.device.type == "cpu" and lm.dtype == torch.float32
-
-
-def test_cpu_layout_is_saved_contiguous_and_reloads_to_the_same_function(tmp_path):
-    model = tiny_model()
-    lm = load_model(write_nanogpt(tmp_path / "ckpt.pt", model), device="cpu")
-    V = lm.model.lm_head.weight.size(0)
-    assert lm.model.lm_head.weight.stride() == (1, V)  # input-major for the batch-1 product (model/gpt.py)
-    save_checkpoint(tmp_path / "again.pt", lm.model)
-    with torch.serialization.safe_globals([GPTConfig]):
-        saved = torch.load(tmp_path / "again.pt", weights_only=True)["model"]
-    assert all(t.is_contiguous() for t in saved.values())
-    assert_same_function(tmp_path / "again.pt", model)
 
 
 # --- bad files -------------------------------------------------------------------------------------------

@@ -1,0 +1,87 @@
+"""model/cpu_kernel.py: the C products equal PyTorch's, decoding through them gives the same text, and without
+them (no compiler, CPU_KERNEL=0) the model still decodes through oneDNN."""
+import logging
+import shutil
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from checkpoints import tiny_model
+from model import SamplingParams, cpu_kernel, generate, gpt2_tokenizer
+from model.checkpoint import Checkpoint
+from model.loader import LoadedModel
+
+TOK = gpt2_tokenizer()
+needs_kernel = pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("cc") is None,
+                                  reason="the kernel is built on Linux with a C compiler")
+
+
+@needs_kernel
+@pytest.mark.parametrize("rows", [1, 3, cpu_kernel.MAX_ROWS])
+@pytest.mark.parametrize("out_features", [1, 7, 8, 9, 2304])  # whole and partial blocks of eight rows of w
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("gelu", [None, "none", "tanh"])
+def test_products_equal_pytorch(rows, out_features, bias, gelu):
+    g = torch.Generator().manual_seed(rows * 1000 + out_features)
+    in_features = 768
+    x = torch.randn(rows, 1, in_features, generator=g)
+    w = torch.randn(out_features, in_features, generator=g) / in_features ** 0.5
+    b = torch.randn(out_features, generator=g) if bias else None
+    y = cpu_kernel.linear(x, w, b, gelu)
+    expected = F.linear(x.double(), w.double(), None if b is None else b.double())
+    if gelu is not None:
+        expected = F.gelu(expected, approximate=gelu)
+    assert y.shape == (rows, 1, out_features) and y.dtype == torch.float32
+    torch.testing.assert_close(y.double(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_declines_what_it_does_not_serve():
+    w = torch.randn(16, 32)
+    assert cpu_kernel.linear(torch.randn(cpu_kernel.MAX_ROWS + 1, 32), w, None) is None  # oneDNN's GEMM is faster
+    assert cpu_kernel.linear(torch.randn(1, 16), w.t(), None) is None  # not contiguous
+    assert cpu_kernel.linear(torch.randn(1, 32, dtype=torch.float64), w.double(), None) is None
+
+
+@needs_kernel
+def test_one_openmp_runtime_is_loaded():
+    """The kernel's libgomp.so.1 must resolve to the copy torch loaded: two runtimes would make two thread pools
+    that spin against each other on the same cores."""
+    assert cpu_kernel.library() is not None
+    with open("/proc/self/maps") as f:
+        runtimes = {line.split()[-1] for line in f if "libgomp" in line}
+    assert len(runtimes) == 1, runtimes
+
+
+@needs_kernel
+def test_decoding_through_the_kernel_or_onednn_gives_the_same_text(monkeypatch):
+    model = tiny_model(seed=5, bias=True)
+    lm = LoadedModel(model, TOK, Checkpoint("tiny", "test", model.config, {}, TOK), torch.device("cpu"),
+                     torch.float32)
+    kernel_linear, served = cpu_kernel.linear, []
+
+    def counted(*args):
+        y = kernel_linear(*args)
+        served.append(y is not None)
+        return y
+
+    monkeypatch.setattr(cpu_kernel, "linear", counted)
+    prompts = [TOK.encode("Once upon a time"),  # prefilled in one product of more than MAX_ROWS rows:
+               TOK.encode("In a hole in the ground there lived a hobbit. Not a nasty, dirty, wet hole")]
+    params = SamplingParams(max_tokens=30, temperature=0)
+    through_kernel = [s.tokens for s in generate(lm, prompts, params)]
+    assert any(served) and not all(served)  # decode steps through the kernel, prefills through oneDNN
+    monkeypatch.setattr(cpu_kernel, "library", lambda: None)
+    assert [s.tokens for s in generate(lm, prompts, params)] == through_kernel
+
+
+def test_without_a_compiler_it_logs_once_and_declines(monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing cached there
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    with caplog.at_level(logging.WARNING, logger="model.cpu_kernel"):
+        assert cpu_kernel.library.__wrapped__() is None
+    assert "CPU kernel unavailable" in caplog.text
+    monkeypatch.setenv("CC", "cc")
+    monkeypatch.setenv("CPU_KERNEL", "0")
+    assert cpu_kernel.library.__wrapped__() is None
