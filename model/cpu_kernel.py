@@ -34,8 +34,11 @@ log = logging.getLogger(__name__)
 
 
 def _cpu_signature() -> bytes:
+    """What -march=native compiles for: the first CPU's model and features (x86 and Arm field names)."""
     with open("/proc/cpuinfo", "rb") as f:
-        return b"".join(line for line in f if line.startswith((b"model name", b"flags")))[:4096]
+        first_cpu = f.read().split(b"\n\n", 1)[0]
+    fields = (b"model name", b"flags", b"CPU implementer", b"CPU part", b"Features")
+    return b"\n".join(line for line in first_cpu.splitlines() if line.startswith(fields))
 
 
 def _cache_dir() -> Path:
@@ -55,7 +58,8 @@ def library() -> ctypes.CDLL | None:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(f".{os.getpid()}.tmp")  # workers may build at once; each renames its own
-            subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", str(partial)], check=True, capture_output=True)
+            command = [compiler, *FLAGS, str(SOURCE), "-lm", "-o", str(partial)]
+            subprocess.run(command, check=True, capture_output=True)
             os.replace(partial, path)
         lib = ctypes.CDLL(str(path))
     except (OSError, subprocess.CalledProcessError) as e:
