@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from model import cpu_kernel
 from model.checkpoint import Checkpoint
 from model.config import GPTConfig
 from model.generate import Decoder
@@ -147,8 +148,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.quantize != "none":
         from model.quantize import weight_bytes
         print(f"{args.quantize}: weights {weight_bytes(hf) / 2**20:.0f} MiB -> {weight_bytes(lm.model) / 2**20:.0f} MiB")
+    products = ""
+    if device.type == "cpu" and args.quantize == "none":  # model/cpu_kernel.py, or oneDNN without a compiler
+        products = ", decode products through " + ("cpu_kernel.c" if cpu_kernel.library() else "oneDNN")
     print(f"GPT-2 {args.size}, {device}, {str(dtype).removeprefix('torch.')}, threads {torch.get_num_threads()}, "
-          f"prompt {args.prompt_tokens}, {args.new_tokens} new tokens, median step of {args.repeats} runs each")
+          f"prompt {args.prompt_tokens}, {args.new_tokens} new tokens, median step of {args.repeats} runs each"
+          + products)
     print(f"{'batch':>5} {'ours tok/s':>11} {'hf tok/s':>9} {'ratio':>6} {'ours ms/step':>13} {'hf ms/step':>11} "
           f"{'prefill ms ours/hf':>19} {'greedy agree':>13}")
     results = []
