@@ -19,11 +19,11 @@ _onednn_linear = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.b
 def linear(x: torch.Tensor, layer: nn.Linear, gelu: nn.GELU | None = None) -> torch.Tensor:
     """layer(x), then gelu if given; fp32 CPU inference skips PyTorch's default (MKL's sgemm).
 
-    Up to cpu_kernel.MAX_ROWS rows (decoding) go through model/cpu_kernel.py's C kernel, more (prefill, large
-    batches) through oneDNN: MKL takes a slow path on AMD CPUs (on this project's 2-core EPYC the 124M model's
-    decode-step products take 28 ms through MKL, 18.5-28 ms through oneDNN, ~20 ms through the kernel). Both
-    apply the GELU as they write the product. Still fp32 with fp32 accumulation; only the summation order
-    differs. Training keeps F.linear (neither has autograd).
+    Up to cpu_kernel.MAX_ROWS rows (decoding) go through model/cpu_kernel.py's C kernel (its figures against
+    oneDNN are there), more rows (prefill, large batches) through oneDNN: MKL takes a slow path on AMD CPUs
+    (GPT-2 124M's decode-step products took 28 ms through MKL, 18.5 through oneDNN on this project's 2-core
+    EPYC). Both apply the GELU as they write the product. Still fp32 with fp32 accumulation; only the
+    summation order differs. Training keeps F.linear (neither has autograd).
     """
     if (type(layer) is nn.Linear  # not model/quantize.py's int8 layers
             and x.dtype == torch.float32 and x.is_cpu and not torch.is_grad_enabled()):
