@@ -203,8 +203,7 @@ class Engine:
             if not group:
                 return
             try:
-                todo = [(req.prompts[c], req.params[c]) for req, c in group]
-                outs = [self.decoder.add(*todo[0])] if len(todo) == 1 else self.decoder.add_many(todo)
+                outs = self.decoder.add_many([(req.prompts[c], req.params[c]) for req, c in group])
             except Exception as e:
                 # add_many() may have taken slots before failing: give back any sequence we do not know
                 for seq in list(self.decoder.running):

@@ -54,7 +54,7 @@ def test_engine_failure_without_stream_is_500(make_app, monkeypatch):
     app = make_app()
     client = app.test_client()
     engine = app.extensions["nanogpt"].registry.get(TINY).engine
-    monkeypatch.setattr(engine.decoder, "add", lambda *a: 1 / 0)
+    monkeypatch.setattr(engine.decoder, "add_many", lambda *a: 1 / 0)
     res = client.post("/v1/completions", json={"model": TINY, "prompt": "x"}, headers=AUTH)
     assert res.status_code == 500 and res.json["error"]["type"] == "server_error"
     assert engine.in_flight == 0

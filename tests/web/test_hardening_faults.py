@@ -44,14 +44,14 @@ def test_failure_in_one_request_fails_only_it(app, monkeypatch):
     """An out-of-memory error while one request joins the batch: that request gets a clear 500, a stream running
     beside it finishes untouched, and the engine serves the next request."""
     poison = _poison_ids(app)
-    real_add = Decoder.add
+    real_add_many = Decoder.add_many
 
-    def add(self, prompt, params):
-        if list(prompt) == poison:
+    def add_many(self, requests):
+        if any(list(prompt) == poison for prompt, _ in requests):
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
-        return real_add(self, prompt, params)
+        return real_add_many(self, requests)
 
-    monkeypatch.setattr(Decoder, "add", add)
+    monkeypatch.setattr(Decoder, "add_many", add_many)
     client = app.test_client()
     good: dict = {}
 
