@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .gpt import GPT, linear
+from .gpt import GPT
 from .kv_cache import KVCache, LayerCache
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -24,20 +24,6 @@ KV_BUCKETS = (128, 256, 512, 1024, 2048)
 def _buckets(candidates: tuple[int, ...], limit: int) -> list[int]:
     out = [b for b in candidates if b < limit]
     return out + [limit]
-
-
-def decode_forward(model: GPT, idx: torch.Tensor, input_pos: torch.Tensor, caches: list[LayerCache],
-                   kv_len: int) -> torch.Tensor:
-    """GPT.forward_cached for one token per row against exactly kv_len keys, always masked (graph-safe)."""
-    B = idx.size(0)
-    x = model.transformer.wte(idx) + model.transformer.wpe(input_pos)
-    keys = torch.arange(kv_len, device=idx.device)
-    mask = torch.zeros((B, 1, 1, kv_len), dtype=x.dtype, device=x.device)
-    mask.masked_fill_(keys[None, None, None, :] > input_pos[:, None, :, None], float("-inf"))
-    where = (torch.arange(B, device=idx.device)[:, None], input_pos)
-    for block, cache in zip(model.transformer.h, caches):
-        x = block(x, cache, where, kv_len, mask)
-    return linear(model.transformer.ln_f(x[:, -1, :]), model.lm_head)
 
 
 class GraphedDecode:
@@ -67,14 +53,19 @@ class GraphedDecode:
                 with torch.cuda.stream(stream):
                     # warm up on a side stream (cuBLAS handles, SDPA kernel choice) before capturing
                     for _ in range(2):
-                        decode_forward(self.model, self.idx[:b], self.pos[:b], caches, kv)
+                        self._forward(b, caches, kv)
                 torch.cuda.current_stream(self.device).wait_stream(stream)
                 graph = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(graph, pool=pool, stream=stream):
-                    logits = decode_forward(self.model, self.idx[:b], self.pos[:b], caches, kv)
+                    logits = self._forward(b, caches, kv)
                 self.graphs[(b, kv)] = (graph, logits)
         torch.cuda.synchronize(self.device)
         # the warm-up and capture wrote into the cache's slots at position 0: harmless, every prefill overwrites
+
+    def _forward(self, b: int, caches: list[LayerCache], kv_len: int) -> torch.Tensor:
+        # without `start`, forward_cached always builds the mask from the positions and writes the cache
+        # through index tensors: nothing depends on the positions' values, so one capture serves the bucket
+        return self.model.forward_cached(self.idx[:b], self.pos[:b], caches, kv_len)
 
     def fits(self, batch: int, kv_len: int) -> bool:
         return batch <= self.batch_buckets[-1] and kv_len <= self.kv_buckets[-1]
