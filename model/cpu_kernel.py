@@ -18,8 +18,9 @@ import functools
 import hashlib
 import logging
 import os
-import subprocess
+import posix  # noqa: the unpatched calls, see _compile
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -45,12 +46,37 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nanogpt-serve"
 
 
+class BuildError(OSError):
+    """The compiler did not produce the kernel; the message holds what it printed."""
+
+
+def _compile(command: list[str]) -> None:
+    """Run the compiler and wait for it, from any thread, under any event loop.
+
+    Not `subprocess`, nor os.posix_spawnp: gunicorn's gevent worker patches both to watch the child from the
+    main thread's loop, which fails on the threadpool thread that loads models (every request of a cold server
+    got a 500). The `posix` module underneath `os` is never patched: a spawn and a blocking waitpid there need
+    no loop. If a loop reaped the child first (ChildProcessError), loading the output decides.
+    """
+    with tempfile.TemporaryFile() as stderr:
+        actions = [(os.POSIX_SPAWN_DUP2, stderr.fileno(), 2), (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)]
+        pid = posix.posix_spawnp(command[0], command, os.environ, file_actions=actions)
+        try:
+            status = os.waitstatus_to_exitcode(posix.waitpid(pid, 0)[1])
+        except ChildProcessError:
+            status = 0
+        if status != 0:
+            stderr.seek(0)
+            raise BuildError(f"{command[0]} exited with {status}: {stderr.read().decode(errors='replace')}")
+
+
 @functools.cache
 def library() -> ctypes.CDLL | None:
     """The compiled kernel, building it if the cache lacks it; None where it cannot be had (logged once)."""
     if os.environ.get("CPU_KERNEL", "1") == "0" or not sys.platform.startswith("linux"):
         return None
     compiler = os.environ.get("CC", "cc")
+    partial = None
     try:
         source = SOURCE.read_bytes()
         key = hashlib.sha256(b"\0".join([source, compiler.encode(), " ".join(FLAGS).encode(), _cpu_signature()]))
@@ -58,14 +84,15 @@ def library() -> ctypes.CDLL | None:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(f".{os.getpid()}.tmp")  # workers may build at once; each renames its own
-            command = [compiler, *FLAGS, str(SOURCE), "-lm", "-o", str(partial)]
-            subprocess.run(command, check=True, capture_output=True)
+            _compile([compiler, *FLAGS, str(SOURCE), "-lm", "-o", str(partial)])
             os.replace(partial, path)
         lib = ctypes.CDLL(str(path))
-    except (OSError, subprocess.CalledProcessError) as e:
-        detail = e.stderr.decode(errors="replace") if isinstance(e, subprocess.CalledProcessError) else e
-        log.warning("CPU kernel unavailable, decoding through oneDNN: %s", detail)
+    except Exception as e:  # no compiler, a failed build, an unwritable cache: decode without the kernel
+        log.warning("CPU kernel unavailable, decoding through oneDNN: %s", e)
         return None
+    finally:
+        if partial is not None and partial.exists():
+            partial.unlink()
     lib.skinny_linear.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_long] * 3 + [ctypes.c_int] * 2
     lib.skinny_linear.restype = None
     return lib
