@@ -153,6 +153,7 @@ class Decoder:
             self._batch = BatchSampling([s.params for s in seqs], [s.generator for s in seqs], self.device)
         return self._finish_step(seqs, logits, self._batch)
 
+    @torch.inference_mode()  # _release moves penalty rows that add_many created as inference tensors
     def cancel(self, seq: Sequence) -> None:
         """Drop a sequence (its client went away); its slot is free for the next `add`."""
         if not seq.done:
@@ -181,9 +182,9 @@ class Decoder:
             logits = logits + self._vocab_mask
         raw = logits
         rows = [s.slot for s in seqs]
-        if bs.bias:  # out of place: raw keeps the model's own distribution for logprobs
-            rows_b, tokens_b, values = (torch.tensor(c, device=self.device) for c in zip(*bs.bias))
-            logits = logits.index_put((rows_b, tokens_b), values.to(logits.dtype), accumulate=True)
+        if bs.bias is not None:  # out of place: raw keeps the model's own distribution for logprobs
+            rows_b, tokens_b, values = bs.bias
+            logits = logits.index_put((rows_b, tokens_b), values, accumulate=True)
         if bs.penalised:
             logits = apply_penalties(logits, bs, self._counts[rows], self._seen[rows])
         tokens = sample(logits, bs, self.rng)

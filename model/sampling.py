@@ -68,7 +68,12 @@ class BatchSampling:
         self.presence = col([p.presence_penalty for p in params])
         self.frequency = col([p.frequency_penalty for p in params])
         self.repetition = col([p.repetition_penalty for p in params])
-        self.bias = [(row, tok, b) for row, p in enumerate(params) for tok, b in p.logit_bias.items()]
+        # logit_bias as (rows, token ids, values) tensors, built once per batch rather than once per step
+        entries = [(row, tok, b) for row, p in enumerate(params) for tok, b in p.logit_bias.items()]
+        self.bias = None
+        if entries:
+            rows, tokens, values = zip(*entries)
+            self.bias = (col(rows, torch.long), col(tokens, torch.long), col(values))
         self.top_logprobs = max((p.logprobs for p in params if p.logprobs is not None), default=None)
 
 

@@ -180,3 +180,18 @@ def test_cancel_frees_the_slot(lm):
         decoder.step()
     assert b.tokens == run_solo(lm, PROMPTS[1], SamplingParams(max_tokens=50, temperature=0))
     assert not c.done
+
+
+@pytest.mark.parametrize("penalty", [{"presence_penalty": 0.5}, {"frequency_penalty": 0.5},
+                                     {"repetition_penalty": 1.3}])
+def test_cancel_outside_inference_mode_after_penalties(lm, penalty):
+    # the engine cancels from its loop, outside inference_mode; the penalty rows were made inside it
+    decoder = Decoder(lm, max_batch=3)
+    a = decoder.add(PROMPTS[0], SamplingParams(max_tokens=50, **penalty)).seq
+    b = decoder.add(PROMPTS[1], SamplingParams(max_tokens=50, temperature=0, **penalty)).seq
+    decoder.add(PROMPTS[2], SamplingParams(max_tokens=50))
+    decoder.step()
+    decoder.cancel(a)  # not the last slot: the last sequence moves into it, its penalty rows too
+    while not b.done:
+        decoder.step()
+    assert b.tokens == run_solo(lm, PROMPTS[1], SamplingParams(max_tokens=50, temperature=0, **penalty))
