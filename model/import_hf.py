@@ -18,7 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    save_checkpoint(args.out, lm.model)
+    try:
+        save_checkpoint(args.out, lm.model)  # contiguous tensors: Conv1D weights are written in nn.Linear's layout
+    except OSError as e:
+        print(f"error: {args.out}: {e.strerror or e}", file=sys.stderr)
+        return 1
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

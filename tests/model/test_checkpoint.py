@@ -9,6 +9,7 @@ import torch
 from checkpoints import (CHARS, tiny_model, write_build_nanogpt, write_char_level, write_hf,
                          write_nanogpt)
 from model import CheckpointError, load_model, read_checkpoint
+from model.config import GPTConfig
 
 IDX = torch.tensor([[464, 2068, 7586, 21831, 18045, 625, 262, 16931, 3290, 13]])  # "The quick brown fox..."
 
@@ -186,3 +187,52 @@ def test_zip_with_garbage_inside(tmp_path):
     with pytest.raises(CheckpointError, match="ckpt.pt"):
         read_checkpoint(path)
 
+
+
+# --- contiguous Linear weights (issue 17 item 0: the CPU kernel declines views) ----------------------------
+
+def linear_weights(model):
+    return {name: m.weight for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+
+
+def assert_contiguous_linears(lm):
+    weights = linear_weights(lm.model)
+    assert len(weights) == 4 * lm.config.n_layer + 1  # c_attn, c_proj, c_fc, mlp.c_proj per block; lm_head
+    assert [name for name, w in weights.items() if not w.is_contiguous()] == []
+
+
+def write_import_hf(tmp_path, model):
+    from model.import_hf import main as import_hf
+    out = tmp_path / "imported.pt"
+    assert import_hf([str(write_hf(tmp_path / "hf", model)), str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["nanogpt", "build-nanogpt", "hf-safetensors", "hf-bin-hub-keys", "import_hf"])
+def test_every_format_gives_contiguous_linear_weights(tmp_path, fmt):
+    model = tiny_model(gelu_approximate="tanh")
+    path = {"nanogpt": lambda: write_nanogpt(tmp_path / "ckpt.pt", model),
+            "build-nanogpt": lambda: write_build_nanogpt(tmp_path / "model_00100.pt", model),
+            "hf-safetensors": lambda: write_hf(tmp_path / "hf", model),
+            "hf-bin-hub-keys": lambda: write_hf(tmp_path / "hf", model, hub_keys=True, safetensors=False),
+            "import_hf": lambda: write_import_hf(tmp_path, model)}[fmt]()
+    assert_contiguous_linears(assert_same_function(path, model, gelu="tanh"))
+
+
+def test_import_hf_writes_contiguous_tensors(tmp_path):
+    with torch.serialization.safe_globals([GPTConfig]):
+        sd = torch.load(write_import_hf(tmp_path, tiny_model()), weights_only=True)["model"]
+    assert [k for k, v in sd.items() if not v.is_contiguous()] == []
+
+
+def test_transposed_views_in_a_file_are_made_contiguous(tmp_path):
+    # what model.import_hf wrote before: torch.save keeps a view's strides, so the file holds (in, out) storage
+    model = tiny_model()
+    path = write_nanogpt(tmp_path / "ckpt.pt", model)
+    ck = torch.load(path, weights_only=True)
+    for k in ck["model"]:
+        if k.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")):
+            ck["model"][k] = ck["model"][k].t().contiguous().t()
+    torch.save(ck, path)
+    assert not torch.load(path, weights_only=True)["model"]["transformer.h.0.attn.c_attn.weight"].is_contiguous()
+    assert_contiguous_linears(assert_same_function(path, model))
