@@ -6,7 +6,6 @@ message are one submission of n sequences, which the engine decodes side by side
 from __future__ import annotations
 
 import gc
-from dataclasses import asdict
 from functools import partial
 
 import torch
@@ -16,19 +15,20 @@ from model.sampling import SamplingParams
 from model.tokenizer import TokenizerError
 
 from . import annotate_text as text
-from .annotate_api import Conflict, Settings, _ann, _body, _bool, _choice, _context, _num, _str, _svc, bp, ok
+from .annotate_api import Conflict, annotation, bp, ok, read_body, services
+from .annotate_schemas import CandidatesBody, GenerationSettings
 from .engine import Failure
 from .errors import APIError, BadRequest, NotFound
 from .mailbox import under_gevent
 from .models_admin import gpu_memory
-from .protocol import MAX_N, RANGES, Message
+from .protocol import Message
 
 UNLOAD_JOIN_S = 10.0  # how long an unload waits for the engine thread to finish its step
 
 
 def on_gpu() -> bool:
     try:
-        return resolve_device(_svc().config.model.device).type == "cuda"
+        return resolve_device(services().config.model.device).type == "cuda"
     except RuntimeError:
         return False
 
@@ -37,19 +37,10 @@ def on_gpu() -> bool:
 
 @bp.post("/api/model/load")
 def load_model():
-    b, svc, ann = _body(), _svc(), _ann()
-    d = Settings()
-    s = Settings(
-        model=svc.registry.resolve(_str(b, "model"))[0],  # 404 for an unknown id; none: the default model
-        enable_thinking=_bool(b, "enable_thinking", d.enable_thinking), show_thinking=_bool(b, "show_thinking", d.show_thinking),
-        mode=_choice(b, "mode", ("single", "multi"), d.mode),
-        num_responses=_num(b, "num_responses", d.num_responses, 2, MAX_N, integer=True),
-        temperature=_num(b, "temperature", d.temperature, *RANGES["temperature"]),
-        top_p=_num(b, "top_p", d.top_p, *RANGES["top_p"]),
-        top_k=_num(b, "top_k", d.top_k, 0, 1 << 30, integer=True),
-        repetition_penalty=_num(b, "repetition_penalty", d.repetition_penalty, *RANGES["repetition_penalty"]),
-        max_new_tokens=_num(b, "max_new_tokens", d.max_new_tokens, 1, svc.config.max_tokens_limit, integer=True),
-        system_prompt=_str(b, "system_prompt", default="") or "")
+    # validate, then apply: nothing is stored unless the whole body is valid and the model loads
+    settings, svc, ann = read_body(GenerationSettings), services(), annotation()
+    model_id = svc.registry.resolve(settings.model)[0]  # 404 for an unknown id; none: the default model
+    s = settings.model_copy(update={"model": model_id})
     st = ann.trainer.state()
     if st.get("status") == "running" and on_gpu():
         raise Conflict(f"Training job {st['id']} is using the GPU; stop it or wait for it to finish.",
@@ -60,12 +51,13 @@ def load_model():
     finally:
         ann.loading = None
     ann.settings = s
-    return ok(f"Model loaded: {s.model}", {"model": s.model, "config": asdict(s), "device": str(served.engine.lm.device)})
+    return ok(f"Model loaded: {s.model}", {"model": s.model, "config": s.model_dump(),
+                                           "device": str(served.engine.lm.device)})
 
 
 @bp.post("/api/model/unload")
 def unload_model():
-    ann = _ann()
+    ann = annotation()
     model = ann.settings.model if ann.settings else None
     ann.settings = None
     freed = unload(model) if model else False
@@ -75,7 +67,7 @@ def unload_model():
 def unload(model_id: str) -> bool:
     """Drop a model from this worker and give its GPU memory back (a stopped engine fails what is in flight)."""
     try:
-        engine = _svc().registry.unload(model_id)
+        engine = services().registry.unload(model_id)
     except NotFound:  # its file went away: nothing of it is cached under that id any more
         return False
     if engine is None:
@@ -99,7 +91,7 @@ def _off_loop(fn):
 
 @bp.get("/api/model/status")
 def model_status():
-    ann = _ann()
+    ann = annotation()
     loaded = ann.settings is not None
     gpus = {f"gpu_{g['index']}": {"name": g.get("name"),
                                    "memory_allocated_gb": round(g["memory_allocated"] / 2**30, 3),
@@ -108,7 +100,7 @@ def model_status():
             for g in gpu_memory()}
     data = {"model_loaded": loaded, "model_loading": ann.loading is not None, "loaded": loaded,
             "loading": ann.loading is not None, "model": ann.settings.model if loaded else ann.loading,
-            "config": asdict(ann.settings) if loaded else None, "gpu_info": gpus}
+            "config": ann.settings.model_dump() if loaded else None, "gpu_info": gpus}
     return ok("loaded" if loaded else "loading" if ann.loading else "not loaded", data)
 
 
@@ -116,15 +108,13 @@ def model_status():
 
 @bp.post("/api/generate")
 def generate():
-    b, ann, svc = _body(), _ann(), _svc()
+    b, ann, svc = read_body(CandidatesBody), annotation(), services()
     s = ann.settings
-    if s is None:
-        raise BadRequest("No model is loaded: POST /api/model/load first.", code="model_not_loaded")
-    message = _str(b, "message", required=True)
-    context = _context(b)
+    if s is None:  # 409: a valid request the server's state cannot serve yet
+        raise Conflict("No model is loaded: POST /api/model/load first.", code="model_not_loaded")
     served = svc.registry.get(s.model)
     msgs = ([Message("system", s.system_prompt)] if s.system_prompt else []) + \
-        [Message(m["role"], m["content"]) for m in context] + [Message("user", message)]
+        [Message(t.role, t.content) for t in b.context] + [Message("user", b.message)]
     prompt, opened = text.generation_prompt(served.chat, msgs, s.enable_thinking)
     tok = served.tokenizer
     try:

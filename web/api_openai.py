@@ -1,14 +1,14 @@
 """The OpenAI surface under /v1: parse and validate -> engine -> JSON or an SSE stream (views stay thin)."""
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, Response, current_app, request
 
-from . import models_admin, protocol
+from . import connection, models_admin, protocol
 from . import responses as r
 from . import sse
-from .errors import BadRequest, NotFound
+from .errors import NotFound
+from .request_body import read_json
+from .serving import EventStream
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
 
@@ -25,15 +25,6 @@ def authenticate():
     _services().keys.check(request.headers.get("Authorization"))
 
 
-def _body() -> object:
-    # read the body ourselves: werkzeug's JSON errors are HTML-ish 400s, and the SDKs need OpenAI's shape
-    raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadRequest(f"The request body is not valid JSON: {e}", code="invalid_json") from None
-
-
 def _card(model_id: str, path) -> dict:
     try:
         created = int(path.stat().st_mtime)
@@ -42,10 +33,20 @@ def _card(model_id: str, path) -> dict:
     return r.model_card(model_id, created)
 
 
+def disconnected() -> bool:
+    """Whether the client of the current request hung up (serving stops its sequences)."""
+    return connection.hung_up(request.environ)
+
+
+def stream_response(stream: EventStream) -> Response:
+    """An SSE response whose writes may block STREAM_WRITE_TIMEOUT s at most: a client that stops reading
+    ends its stream instead of holding its tokens in the worker."""
+    stream.on_close = connection.limit_writes(request.environ, _services().config.stream_write_timeout)
+    return Response(stream, mimetype=sse.MIMETYPE, headers=sse.HEADERS)
+
+
 def _respond(result) -> Response | dict:
-    if isinstance(result, dict):
-        return result
-    return Response(result, mimetype=sse.MIMETYPE, headers=sse.HEADERS)
+    return result if isinstance(result, dict) else stream_response(result)
 
 
 @bp.get("")
@@ -77,13 +78,13 @@ def retrieve_model(model_id: str):
 def completions():
     """Text completion of a prompt or a batch of prompts."""
     svc = _services()
-    req = protocol.parse_completion(_body(), svc.config.max_tokens_limit)
-    return _respond(svc.serving.completions(req))
+    req = protocol.parse_completion(read_json(), svc.config.max_tokens_limit)
+    return _respond(svc.serving.completions(req, disconnected))
 
 
 @bp.post("/chat/completions")
 def chat_completions():
     """Chat: messages rendered into the model's transcript format, then completed."""
     svc = _services()
-    req = protocol.parse_chat(_body(), svc.config.max_tokens_limit)
-    return _respond(svc.serving.chat(req))
+    req = protocol.parse_chat(read_json(), svc.config.max_tokens_limit)
+    return _respond(svc.serving.chat(req, disconnected))

@@ -1,13 +1,15 @@
 """OpenAI-shaped errors: exceptions that carry status, type, param and code, and the handlers that render them.
 
 The SDKs map the status to an exception class and retry 408/409/429/5xx, so a client mistake must never
-become a 5xx: 500 is reserved for our own bugs. This module imports no Flask (protocol.py raises these).
+become a 5xx: 500 is reserved for our own bugs. This module imports no Flask at import time (protocol.py raises
+these). Paths of another API answer their errors in its own shape: add_error_shape (the /api envelope).
 """
 from __future__ import annotations
 
 import logging
 
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import WebsocketMismatch
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,9 @@ def _from_http_exception(e: HTTPException) -> APIError:
     # werkzeug raises these for routing and body limits; give them the OpenAI shape too
     if e.code == 413:
         err = APIError(f"The request body is too large (the limit is {e.description}).", code="request_too_large")
+    elif isinstance(e, WebsocketMismatch):  # werkzeug's words for it are a generic "could not understand"
+        err = APIError("WebSocket routes (/ws/train/logs) take WebSocket connections only (ws:// or wss://), and "
+                       "the other routes plain HTTP only.", code="websocket_mismatch")
     else:
         err = APIError(e.description or e.name, code=e.name.lower().replace(" ", "_"))
     err.status = e.code or 500
@@ -73,22 +78,39 @@ def response(err: APIError):
     return err.body(), err.status, err.headers
 
 
+SHAPES = "error_shapes"  # app.extensions key: [(path prefixes, render)]
+
+
+def add_error_shape(app, prefixes: tuple[str, ...], render) -> None:
+    """Render every error of a path under `prefixes` with `render(err)` (a Flask response value) instead of
+    OpenAI's shape: werkzeug's 404, 405 and 413 and our own 500 as well as the APIErrors the views raise."""
+    app.extensions.setdefault(SHAPES, []).append((tuple(prefixes), render))
+
+
 def init_app(app) -> None:
     """Register the handlers; they return normal responses, so after_request (CORS) still applies."""
+    from flask import request  # here, so that importing this module needs no Flask
+
     limit = app.config.get("MAX_CONTENT_LENGTH")
+
+    def respond(err: APIError):
+        for prefixes, render in app.extensions.get(SHAPES, ()):
+            if request.path.startswith(prefixes):
+                return render(err)
+        return response(err)
 
     @app.errorhandler(APIError)
     def _api_error(e: APIError):
-        return response(e)
+        return respond(e)
 
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException):
         if e.code == 413:
             e.description = f"{limit} bytes"
-        return response(_from_http_exception(e))
+        return respond(_from_http_exception(e))
 
     @app.errorhandler(Exception)
     def _bug(e: Exception):
         log.exception("unhandled error")
-        return response(APIError(f"Internal server error ({type(e).__name__}); see the server log.",
-                                 code="internal_error"))
+        return respond(APIError(f"Internal server error ({type(e).__name__}); see the server log.",
+                                code="internal_error"))

@@ -1,59 +1,68 @@
-"""The OpenAPI 3.1 components: request and response schemas of every route (JSON Schema 2020-12).
-
-Numeric bounds come from protocol.py (RANGES, MAX_*), so the document cannot drift from what the API
-validates. The operations that use these are in openapi.py.
+"""The OpenAPI 3.1 components (JSON Schema 2020-12): request bodies generated from the pydantic models that
+validate them, so /docs promises exactly what the API accepts; response schemas written here. The operations
+that use them are in openapi.py.
 """
 from __future__ import annotations
 
-from .protocol import DEFAULTS, MAX_LOGPROBS, MAX_STOP, RANGES
+import copy
+from functools import lru_cache
+
+REF = "#/components/schemas/{model}"
+TOKEN_LIMITED = ("max_tokens", "max_completion_tokens", "max_new_tokens")  # bounded by MAX_TOKENS_LIMIT
 
 
 def ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
+    return {"$ref": REF.format(model=name)}
 
 
-def _num(name: str, default, description: str, integer: bool = False) -> dict:
-    lo, hi = RANGES[name]
-    return {"type": "integer" if integer else "number", "minimum": lo, "maximum": hi, "default": default,
-            "description": description}
+def _bodies() -> list:
+    # imported here: these modules import Flask views, and this module is imported by openapi.py's
+    from .annotate_schemas import CandidatesBody, DatasetAddBody, GenerationSettings, TrainStartBody
+    from .ops import DetokenizeBody, TokenizeBody
+    from .protocol import ChatBody, CompletionBody
+    from .simple_api import BatchBody, GenerateBody, SimpleChatBody
+    return [CompletionBody, ChatBody, GenerateBody, SimpleChatBody, BatchBody, TokenizeBody, DetokenizeBody,
+            GenerationSettings, CandidatesBody, DatasetAddBody, TrainStartBody]
+
+
+def _untitled(schema):
+    """pydantic titles every property after its name: noise in Swagger UI ("Max Tokens" above max_tokens)."""
+    if isinstance(schema, dict):
+        return {k: _untitled(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
+    if isinstance(schema, list):
+        return [_untitled(v) for v in schema]
+    return schema
+
+
+def _request_schemas() -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for model in _bodies():
+        schema = model.model_json_schema(ref_template=REF)
+        for name, definition in schema.pop("$defs", {}).items():  # nested models become components too
+            assert out.get(name, definition) == definition, f"two different schemas named {name}"
+            out[name] = definition
+        out[model.__name__] = schema
+    return {name: _untitled(schema) for name, schema in out.items()}
+
+
+def _cap_tokens(schemas: dict, limit: int) -> None:
+    for schema in schemas.values():
+        for name in TOKEN_LIMITED:
+            prop = schema.get("properties", {}).get(name)
+            for branch in (prop or {}).get("anyOf", [prop] if prop else []):
+                if branch.get("type") == "integer":
+                    branch["maximum"] = limit
+
+
+@lru_cache(maxsize=4)
+def components(max_tokens_limit: int) -> dict[str, dict]:
+    """Every schema of the document; the request bodies' token counts bounded by the server's limit."""
+    requests = _request_schemas()
+    _cap_tokens(requests, max_tokens_limit)
+    return {**copy.deepcopy(RESPONSES), **requests}
 
 
 NULLABLE_STR = {"type": ["string", "null"]}
-TOKEN_IDS = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1}
-
-SAMPLING = {
-    "model": {"type": "string", "description": "A model id from /v1/models; the default model when omitted."},
-    "max_tokens": {"type": "integer", "minimum": 1, "default": DEFAULTS["max_tokens"],
-                   "description": "The most tokens to generate (up to MAX_TOKENS_LIMIT)."},
-    "max_completion_tokens": {"type": "integer", "minimum": 1, "description": "OpenAI's newer name; wins."},
-    "temperature": _num("temperature", DEFAULTS["temperature"], "0 is greedy."),
-    "top_p": _num("top_p", DEFAULTS["top_p"], "Nucleus sampling."),
-    "top_k": _num("top_k", DEFAULTS["top_k"], "0 or -1 is off.", integer=True),
-    "min_p": _num("min_p", 0.0, "Drop tokens less likely than min_p times the best one."),
-    "presence_penalty": _num("presence_penalty", 0.0, "OpenAI's definition, on generated tokens."),
-    "frequency_penalty": _num("frequency_penalty", 0.0, "OpenAI's definition, on generated tokens."),
-    "repetition_penalty": _num("repetition_penalty", 1.0, "On prompt and generated tokens; 1 is off."),
-    "logit_bias": {"type": "object", "additionalProperties": {"type": "number", "minimum": -100, "maximum": 100},
-                   "description": "Token id (as a string) -> bias added to its logit."},
-    "seed": {"type": "integer", "description": "Choice i of n uses seed + i."},
-    "stop": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": MAX_STOP}]},
-    "n": _num("n", 1, "Candidates per prompt.", integer=True),
-    "ignore_eos": {"type": "boolean", "default": False},
-    "stream": {"type": "boolean", "default": False, "description": "Server-sent events, ending in [DONE]."},
-    "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
-    "user": {"type": "string"},
-}
-
-MESSAGE = {
-    "type": "object", "required": ["role"],
-    "properties": {
-        "role": {"enum": ["system", "developer", "user", "assistant"]},
-        "content": {"oneOf": [{"type": "string"}, {"type": "null"}, {"type": "array", "items": {
-            "type": "object", "required": ["type", "text"],
-            "properties": {"type": {"const": "text"}, "text": {"type": "string"}}}}]},
-    },
-}
-
 USAGE = {"type": "object", "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
          "properties": {k: {"type": "integer"} for k in ("prompt_tokens", "completion_tokens", "total_tokens")}}
 FINISH = {"enum": ["stop", "length", None]}
@@ -73,22 +82,12 @@ MODEL_DETAILS = {
 CARD = {"id": {"type": "string"}, "object": {"const": "model"}, "created": {"type": "integer"},
         "owned_by": {"type": "string"}, "root": {"type": "string"}}
 
-SCHEMAS = {
+RESPONSES = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["message", "type", "param", "code"],
         "properties": {"message": {"type": "string"}, "type": {"type": "string"}, "param": NULLABLE_STR,
                        "code": NULLABLE_STR}}}},
     "Usage": USAGE,
-    "Message": MESSAGE,
-    "CompletionRequest": {"type": "object", "required": ["prompt"], "properties": {
-        **SAMPLING,
-        "prompt": {"oneOf": [{"type": "string"}, TOKEN_IDS, {"type": "array", "minItems": 1, "items": {
-            "oneOf": [{"type": "string"}, TOKEN_IDS]}}]},
-        "logprobs": {"type": "integer", "minimum": 0, "maximum": MAX_LOGPROBS}}},
-    "ChatRequest": {"type": "object", "required": ["messages"], "properties": {
-        **SAMPLING, "messages": {"type": "array", "minItems": 1, "items": ref("Message")},
-        "logprobs": {"type": "boolean"},
-        "top_logprobs": {"type": "integer", "minimum": 0, "maximum": MAX_LOGPROBS}}},
     "Completion": {"type": "object", "required": ["id", "object", "created", "model", "choices", "usage"],
                    "properties": {
                        "id": {"type": "string"}, "object": {"const": "text_completion"},
@@ -119,30 +118,17 @@ SCHEMAS = {
         "gpus": {"type": "array", "items": {"type": "object", "properties": {
             "index": {"type": "integer"}, "name": {"type": "string"}, "memory_allocated": {"type": "integer"},
             "memory_reserved": {"type": "integer"}, "memory_total": {"type": "integer"}}}}}},
-    "TokenizeRequest": {"type": "object", "properties": {
-        "model": SAMPLING["model"], "prompt": {"type": "string"},
-        "messages": {"type": "array", "items": ref("Message"), "description": "Rendered as chat renders them."},
-        "add_special_tokens": {"type": "boolean", "description": "Accepted; GPT-2 adds none."},
-        "return_token_strs": {"type": "boolean"}}},
     "TokenizeResponse": {"type": "object", "required": ["count", "max_model_len", "tokens"], "properties": {
         "count": {"type": "integer"}, "max_model_len": {"type": "integer"},
         "tokens": {"type": "array", "items": {"type": "integer"}},
         "token_strs": {"type": "array", "items": {"type": "string"}}}},
-    "DetokenizeRequest": {"type": "object", "required": ["tokens"], "properties": {
-        "model": SAMPLING["model"], "tokens": {"type": "array", "items": {"type": "integer", "minimum": 0}}}},
     "DetokenizeResponse": {"type": "object", "required": ["prompt"], "properties": {"prompt": {"type": "string"}}},
-    "GenerateRequest": {"type": "object", "required": ["prompt"], "properties": {
-        **SAMPLING, "prompt": {"oneOf": [{"type": "string"}, TOKEN_IDS]}}},
     "GenerateResponse": {"type": "object", "required": ["generated_text", "usage", "model"], "properties": {
         "generated_text": {"type": "string"}, "usage": ref("Usage"), "model": {"type": "string"},
         "finish_reason": FINISH}},
-    "SimpleChatRequest": {"type": "object", "required": ["messages"], "properties": {
-        **SAMPLING, "messages": {"type": "array", "minItems": 1, "items": ref("Message")}}},
     "SimpleChatResponse": {"type": "object", "required": ["response", "usage", "model"], "properties": {
         "response": {"type": "string"}, "usage": ref("Usage"), "model": {"type": "string"},
         "finish_reason": FINISH}},
-    "BatchRequest": {"type": "object", "required": ["prompts"], "properties": {
-        **SAMPLING, "prompts": {"type": "array", "minItems": 1, "items": {"type": "string"}}}},
     "BatchResponse": {"type": "object", "required": ["results", "usage", "model"], "properties": {
         "results": {"type": "array", "items": {"type": "string"}}, "usage": ref("Usage"),
         "model": {"type": "string"}, "finish_reasons": {"type": "array", "items": FINISH}}},
@@ -151,4 +137,11 @@ SCHEMAS = {
     "ServiceInfo": {"type": "object", "properties": {
         k: {"type": ["string", "null"]} for k in ("message", "version", "default_model", "docs", "openapi",
                                                  "health", "metrics", "api", "models", "model_info")}},
+    # the annotation API (/api): the service's envelope
+    "Envelope": {"type": "object", "required": ["status", "message", "data"], "properties": {
+        "status": {"const": "success"}, "message": {"type": "string"},
+        "data": {"description": "The route's result (an object), or null."}}},
+    "AnnotateError": {"type": "object", "required": ["status", "message", "data", "detail"], "properties": {
+        "status": {"const": "error"}, "message": {"type": "string"}, "data": {"type": "null"},
+        "detail": {"type": "string", "description": "The message again (the service's own field)."}}},
 }

@@ -2,18 +2,24 @@
 
 /metrics is public like /health (counts and model ids, never request content), so a scraper needs no key.
 /tokenize and /detokenize need the key: unlike vLLM (vllm#18892, reachable without one) they load models.
-Bodies go through the same parsing as the OpenAI routes (api_openai._body, protocol.parse_chat).
+Bodies are read as the OpenAI routes read theirs (request_body.read_json) and validated by the pydantic models
+below; `messages` is chat's own model (protocol.ChatMessage), rendered as chat renders it.
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 from flask import Blueprint, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import ConfigDict, Field
 
 from model.tokenizer import TokenizerError
 
 from . import metrics, protocol
-from .api_openai import _body
 from .errors import BadRequest
+from .protocol import ChatMessage, TokenId
+from .request_body import read_json
+from .validation import Body, validate
 
 bp = Blueprint("ops", __name__)
 
@@ -34,36 +40,43 @@ def metrics_text():
     return Response(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
-def _model_field(body: dict) -> str | None:
-    model = body.get("model")
-    if model is not None and not isinstance(model, str):
-        raise BadRequest("'model' must be a string.", "model", "invalid_type")
-    return model or None
+MODEL = Field(None, description="A model id from /v1/models; the default model when omitted.")
+
+
+class TokenizeBody(Body):
+    model: str | None = MODEL
+    prompt: str | None = None
+    messages: Annotated[list[ChatMessage], Field(min_length=1)] | None = Field(
+        None, description="Rendered as chat renders them; instead of prompt.")
+    add_special_tokens: bool | None = Field(None, description="Accepted; GPT-2 adds none.")
+    return_token_strs: bool | None = False
+    # one of the two is required: the view checks it, the document says it
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["prompt"]}, {"required": ["messages"]}]})
+
+
+class DetokenizeBody(Body):
+    model: str | None = MODEL
+    tokens: list[TokenId]
 
 
 @bp.post("/tokenize")
 def tokenize():
     """vLLM's /tokenize: {"prompt": str} or {"messages": [...]} (rendered as chat renders them) -> token ids."""
-    body = _body()
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.", code="invalid_json")
-    svc = _services()
-    served = svc.registry.get(_model_field(body))
+    b = validate(TokenizeBody, read_json())
+    if b.messages is None and b.prompt is None:
+        raise BadRequest("'prompt' must be a string (or send 'messages').", "prompt", "missing")
+    served = _services().registry.get(b.model or None)
     tok = served.tokenizer
-    if "messages" in body:
-        messages = protocol.parse_chat({"messages": body["messages"]}).messages  # chat's own validation
-        text, param = served.chat.render(messages), "messages"
+    if b.messages is not None:
+        text, param = served.chat.render(protocol.chat_messages(b.messages)), "messages"
     else:
-        text, param = body.get("prompt"), "prompt"
-        if not isinstance(text, str):
-            raise BadRequest("'prompt' must be a string (or send 'messages').", "prompt",
-                             "missing" if text is None else "invalid_type")
+        text, param = b.prompt, "prompt"
     try:
         ids = tok.encode(text)
     except TokenizerError as e:
         raise BadRequest(f"The model's tokenizer cannot encode the {param}: {e}", param, "invalid_value") from None
     out = {"count": len(ids), "max_model_len": served.engine.lm.config.block_size, "tokens": ids}
-    if body.get("return_token_strs"):
+    if b.return_token_strs:
         out["token_strs"] = [tok.token_bytes(t).decode("utf-8", errors="replace") for t in ids]
     return out
 
@@ -71,15 +84,9 @@ def tokenize():
 @bp.post("/detokenize")
 def detokenize():
     """vLLM's /detokenize: {"tokens": [ids]} -> {"prompt": text}."""
-    body = _body()
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.", code="invalid_json")
-    served = _services().registry.get(_model_field(body))
-    ids = body.get("tokens")
-    n_vocab = served.tokenizer.n_vocab
-    if not isinstance(ids, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in ids):
-        raise BadRequest("'tokens' must be a list of token ids.", "tokens",
-                         "missing" if ids is None else "invalid_type")
+    b = validate(DetokenizeBody, read_json())
+    served = _services().registry.get(b.model or None)
+    ids, n_vocab = b.tokens, served.tokenizer.n_vocab
     bad = [t for t in ids if not 0 <= t < n_vocab]
     if bad:
         raise BadRequest(f"Token ids must be in [0, {n_vocab}); got {bad[:5]}.", "tokens", "invalid_value")

@@ -1,28 +1,40 @@
-"""OpenAI request bodies -> validated dataclasses (no Flask here: tests feed plain dicts).
+"""OpenAI request bodies: the pydantic models of what /v1 accepts (openapi_schemas.py writes /openapi.json's
+request schemas from them) and the validated requests Serving runs (no Flask here: tests feed plain dicts).
 
-Fields follow the OpenAI API reference; everything the common clients send is accepted (research §2.3:
-LobeChat sends `user` and `stream_options`, vLLM's benchmark content-part lists). A field we cannot honour
-(tools, JSON mode, echo, suffix, best_of) is a 400 that names it, never silently ignored; a value out of range
-is a 400 whose `param` is the field. Unknown fields are ignored, as vLLM and OpenAI do.
-Response builders live in responses.py.
+Fields follow the OpenAI API reference; everything the common clients send is accepted: LobeChat's `user` and
+`stream_options`, vLLM's benchmark content-part lists, and the `tools` (or `functions`) that chat UIs such as
+Open WebUI send with every chat: the models answer in text, as OpenAI's do when they choose no tool. What we
+cannot honour (a `tool_choice` that demands a tool call, JSON mode, echo, suffix, best_of > 1) is a 400 that
+names the field, never silently ignored; a value out of range is a 400 whose `param` is the field. Unknown
+fields are ignored, as vLLM and OpenAI do. Response builders live in responses.py.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import (AfterValidator, ConfigDict, Field, ValidationError, ValidationInfo, WithJsonSchema,
+                      WrapValidator, field_validator)
+from pydantic_core import PydanticCustomError
 
 from model.sampling import SamplingParams
 from model.settings import DEFAULT_SAMPLING
 
 from .errors import BadRequest
+from .validation import Body, exactly, integer, number, refuse, short, unsupported, validate
 
 # one source for the API, the playground and the CLI: the Flask nanoGPT server's defaults (model/settings.py)
 DEFAULTS = {name: getattr(DEFAULT_SAMPLING, name) for name in ("max_tokens", "temperature", "top_k", "top_p")}
 MAX_N = 10
 MAX_STOP = 16
+# per stop string (OpenAI documents none): the engine matches every stop against the tail of the text after
+# each token (model/stop.py), work that grows with the string's length, on the thread every stream shares
+MAX_STOP_CHARS = 256
+MAX_LOGIT_BIAS = 300  # entries, OpenAI's cap
 MAX_LOGPROBS = 20
 MAX_CHOICES = 128  # prompts x n in one completions request
-# what the API accepts, (low, high) inclusive: the validation below and the playground's sliders read these, so
+MAX_TOKENS_LIMIT = 4096  # ServerConfig.max_tokens_limit's default; the routes pass the configured one
+# what the API accepts, (low, high) inclusive: the models below and the playground's sliders read these, so
 # the page never offers a value the API refuses (max_tokens' bound is ServerConfig.max_tokens_limit)
 RANGES = {
     "temperature": (0.0, 2.0),
@@ -35,7 +47,7 @@ RANGES = {
     "seed": (-2**63, 2**64 - 1),
     "n": (1, MAX_N),
 }
-ROLES = {"system", "developer", "user", "assistant"}  # 'developer' is OpenAI's new name for 'system'
+ROLES = ("system", "developer", "user", "assistant")  # 'developer' is OpenAI's new name for 'system'
 
 
 @dataclass
@@ -87,214 +99,222 @@ class ChatRequest(GenerationRequest):
     messages: list[Message] = field(default_factory=list)
 
 
-class _Body:
-    """Typed reads of a JSON object; every failure is a 400 that names the field."""
+# --- field types ----------------------------------------------------------------------------------------------
 
-    def __init__(self, body: object):
-        if not isinstance(body, dict):
-            raise BadRequest("The request body must be a JSON object.", code="invalid_json")
-        self.d = body
-
-    def get(self, name: str):
-        return self.d.get(name)
-
-    def number(self, name: str, default: float, lo: float, hi: float) -> float:
-        v = self.d.get(name)
-        if v is None:
-            return default
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise BadRequest(f"'{name}' must be a number.", name, "invalid_type")
-        if not lo <= v <= hi:
-            raise BadRequest(f"'{name}' must be between {lo} and {hi}; got {v}.", name, "invalid_value")
-        return float(v)
-
-    def integer(self, name: str, default: int | None, lo: int, hi: int) -> int | None:
-        v = self.d.get(name)
-        if v is None:
-            return default
-        if isinstance(v, float) and v.is_integer():
-            v = int(v)
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise BadRequest(f"'{name}' must be an integer.", name, "invalid_type")
-        if not lo <= v <= hi:
-            raise BadRequest(f"'{name}' must be between {lo} and {hi}; got {v}.", name, "invalid_value")
-        return v
-
-    def boolean(self, name: str, default: bool) -> bool:
-        v = self.d.get(name)
-        if v is None:
-            return default
-        if not isinstance(v, bool):
-            raise BadRequest(f"'{name}' must be true or false.", name, "invalid_type")
-        return v
+TokenId = integer(0, 2**31 - 1)
+TokenIds = Annotated[list[TokenId], Field(min_length=1)]
 
 
-def _unsupported(name: str, what: str) -> BadRequest:
-    return BadRequest(f"'{name}' is not supported by this server: {what}", name, "unsupported_parameter")
-
-
-def _reject_unsupported(b: _Body) -> None:
-    # base GPT-2 checkpoints cannot call tools or follow a JSON schema; saying so beats ignoring the request
-    if b.get("tools"):
-        raise _unsupported("tools", "the models are plain language models without tool calling.")
-    if b.get("functions"):
-        raise _unsupported("functions", "the models are plain language models without function calling.")
-    for name in ("tool_choice", "function_call"):
-        if b.get(name) not in (None, "none", "auto"):
-            raise _unsupported(name, "no tools are available.")
-    fmt = b.get("response_format")
-    if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") in (None, "text")):
-        raise _unsupported("response_format", "only {\"type\": \"text\"} is available.")
-    if b.get("best_of") not in (None, 1):
-        raise _unsupported("best_of", "ask for n candidates instead.")
-    if b.get("modalities") not in (None, ["text"]) or b.get("audio") is not None:
-        raise _unsupported("modalities", "only text is generated.")
-
-
-def _stop(b: _Body) -> tuple[str, ...]:
-    v = b.get("stop")
-    if v is None:
-        return ()
-    stops = [v] if isinstance(v, str) else v
-    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
-        raise BadRequest("'stop' must be a string or a list of strings.", "stop", "invalid_type")
-    if len(stops) > MAX_STOP:
-        raise BadRequest(f"'stop' holds at most {MAX_STOP} strings.", "stop", "invalid_value")
-    return tuple(s for s in stops if s)
-
-
-def _logit_bias(b: _Body) -> dict[int, float]:
-    v = b.get("logit_bias")
-    if v is None:
-        return {}
-    if not isinstance(v, dict):
-        raise BadRequest("'logit_bias' must map token ids to numbers.", "logit_bias", "invalid_type")
+def _logit_bias(value: dict) -> dict[int, float]:
     out = {}
-    for key, bias in v.items():
-        try:
-            token = int(key)
-        except (TypeError, ValueError):
-            raise BadRequest(f"'logit_bias' keys must be token ids; got {key!r}.", "logit_bias",
-                             "invalid_value") from None
-        if token < 0 or isinstance(bias, bool) or not isinstance(bias, (int, float)) or not -100 <= bias <= 100:
-            raise BadRequest(f"'logit_bias' maps token ids >= 0 to numbers between -100 and 100; got "
-                             f"{key!r}: {bias!r}.", "logit_bias", "invalid_value")
-        out[token] = float(bias)
+    for key, bias in value.items():
+        if not (isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 10):
+            raise PydanticCustomError("invalid_value", "maps token ids (strings of digits) to numbers; got the key "
+                                      "{key}.", {"key": short(key)})
+        if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not -100 <= bias <= 100:
+            raise PydanticCustomError("invalid_value", "maps token ids to numbers between -100 and 100; got "
+                                      "{key}: {bias}.", {"key": short(key), "bias": short(bias)})
+        out[int(key)] = float(bias)
     return out
 
 
-def _common(b: _Body, max_tokens_limit: int, logprobs: int | None) -> dict:
-    model = b.get("model")
-    if model is not None and not isinstance(model, str):
-        raise BadRequest("'model' must be a string.", "model", "invalid_type")
-    # max_completion_tokens replaces the deprecated max_tokens; vLLM prefers it when both are sent
-    name = "max_completion_tokens" if b.get("max_completion_tokens") is not None else "max_tokens"
-    stream = b.boolean("stream", False)
-    options = b.get("stream_options")
-    if options is not None:
-        if not stream:  # what OpenAI answers too (lobehub#6735)
-            raise BadRequest("'stream_options' is only allowed when 'stream' is true.", "stream_options",
-                             "invalid_value")
-        if not isinstance(options, dict):
-            raise BadRequest("'stream_options' must be an object.", "stream_options", "invalid_type")
-    include_usage = _Body(options or {}).boolean("include_usage", False)
-    top_k = b.integer("top_k", DEFAULTS["top_k"], *RANGES["top_k"])
-    user = b.get("user")
-    if user is not None and not isinstance(user, str):
-        raise BadRequest("'user' must be a string.", "user", "invalid_type")
+LogitBias = Annotated[dict[Any, Any], Field(max_length=MAX_LOGIT_BIAS), AfterValidator(_logit_bias), WithJsonSchema({
+    "type": "object", "maxProperties": MAX_LOGIT_BIAS, "propertyNames": {"pattern": "^[0-9]{1,10}$"},
+    "additionalProperties": {"type": "number", "minimum": -100, "maximum": 100},
+    "description": "Token id (as a string) -> bias added to its logit."})]
+StopString = Annotated[str, Field(max_length=MAX_STOP_CHARS)]
+Stop = Annotated[StopString | Annotated[list[StopString], Field(max_length=MAX_STOP)], refuse(
+    f"must be a string or a list of at most {MAX_STOP} strings, each at most {MAX_STOP_CHARS} characters long.")]
+NO_TOOLS = "the models answer in text and never call a tool; send 'auto' or 'none', or leave it out."
+
+
+def _role(value: Any, handler):
+    try:
+        return handler(value)
+    except ValidationError:
+        hint = " (tool messages need tool calling, which this server does not do)" if value == "tool" else ""
+        raise PydanticCustomError("invalid_value", "must be one of system, developer, user, assistant; got "
+                                  "{got}{hint}.", {"got": short(value), "hint": hint}) from None
+
+
+def _content(value: Any, handler):
+    try:
+        return handler(value)
+    except ValidationError:
+        if isinstance(value, list):
+            kinds = [p.get("type") if isinstance(p, dict) else p for p in value]
+            other = next((k for k in kinds if k != "text"), None)
+            if other is not None:
+                raise PydanticCustomError("unsupported_content", "holds a {kind} part: only text content parts are "
+                                          "supported.", {"kind": short(other)}) from None
+        raise PydanticCustomError("invalid_type", "must be a string or a list of text parts "
+                                  "(each with type 'text' and a string 'text').") from None
+
+
+class TextPart(Body):
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(Body):
+    role: Annotated[Literal["system", "developer", "user", "assistant"], WrapValidator(_role)]
+    content: Annotated[str | list[TextPart] | None, WrapValidator(_content)] = None
+    name: str | None = None  # accepted, not used: a transcript has no names
+
+
+class StreamOptions(Body):
+    include_usage: bool | None = False
+
+
+class TextFormat(Body):
+    type: Literal["text"] | None = "text"
+
+
+# --- the bodies ----------------------------------------------------------------------------------------------
+
+# what one field allows only with another, in JSON Schema's words (the validators below say it in pydantic's)
+STREAM_OPTIONS_NEED_STREAM = {"if": {"required": ["stream_options"], "properties": {"stream_options": {
+    "type": "object"}}}, "then": {"required": ["stream"], "properties": {"stream": {"const": True}}}}
+TOP_LOGPROBS_NEED_LOGPROBS = {"if": {"required": ["top_logprobs"], "properties": {"top_logprobs": {
+    "type": "integer"}}}, "then": {"required": ["logprobs"], "properties": {"logprobs": {"const": True}}}}
+
+
+class GenerationBody(Body):
+    """What chat and completions share."""
+
+    model_config = ConfigDict(json_schema_extra={"allOf": [STREAM_OPTIONS_NEED_STREAM]})
+
+    model: str | None = Field(None, description="A model id from /v1/models; the default model when omitted.")
+    max_tokens: integer(1) | None = Field(DEFAULTS["max_tokens"], description="The most tokens to generate "
+                                          "(up to MAX_TOKENS_LIMIT).")
+    max_completion_tokens: integer(1) | None = Field(None, description="OpenAI's newer name; wins over max_tokens.")
+    temperature: number(*RANGES["temperature"]) | None = Field(DEFAULTS["temperature"], description="0 is greedy.")
+    top_p: number(*RANGES["top_p"]) | None = Field(DEFAULTS["top_p"], description="Nucleus sampling.")
+    top_k: integer(*RANGES["top_k"]) | None = Field(DEFAULTS["top_k"], description="0 or -1 is off.")
+    min_p: number(*RANGES["min_p"]) | None = Field(0.0, description="Drop tokens less likely than min_p times "
+                                                   "the best one.")
+    presence_penalty: number(*RANGES["presence_penalty"]) | None = Field(0.0, description="On generated tokens.")
+    frequency_penalty: number(*RANGES["frequency_penalty"]) | None = Field(0.0, description="On generated tokens.")
+    repetition_penalty: number(*RANGES["repetition_penalty"]) | None = Field(1.0, description="On prompt and "
+                                                                             "generated tokens; 1 is off.")
+    logit_bias: LogitBias | None = None
+    seed: integer(*RANGES["seed"]) | None = Field(None, description="Choice i of n uses seed + i.")
+    stop: Stop | None = None
+    n: integer(*RANGES["n"]) | None = Field(1, description="Candidates per prompt.")
+    ignore_eos: bool | None = False
+    stream: bool | None = Field(False, description="Server-sent events, ending in [DONE].")
+    stream_options: StreamOptions | None = Field(None, description="Only with stream: true.")
+    user: str | None = None
+    # chat UIs send their tools with every request; without a demand to call one, the model answers in text
+    tools: list[dict[str, Any]] | None = Field(None, description="Accepted; the model answers in text.")
+    functions: list[dict[str, Any]] | None = Field(None, description="Accepted; the model answers in text.")
+    tool_choice: Annotated[Literal["none", "auto"] | None, unsupported(NO_TOOLS)] = None
+    function_call: Annotated[Literal["none", "auto"] | None, unsupported(NO_TOOLS)] = None
+    parallel_tool_calls: bool | None = None
+    response_format: Annotated[TextFormat | None, unsupported("only {\"type\": \"text\"} is available.")] = None
+    best_of: Annotated[exactly(1) | None, unsupported("ask for n candidates instead.")] = None
+    modalities: Annotated[list[Literal["text"]] | None, unsupported("only text is generated.")] = None
+    audio: Annotated[None, unsupported("only text is generated.")] = None
+
+    @field_validator("max_tokens", "max_completion_tokens")
+    @classmethod
+    def _within_limit(cls, value: int | None, info: ValidationInfo) -> int | None:
+        limit = (info.context or {}).get("max_tokens_limit", MAX_TOKENS_LIMIT)
+        if value is not None and value > limit:
+            raise PydanticCustomError("invalid_value", "must be at most {limit} (MAX_TOKENS_LIMIT); got {got}.",
+                                      {"limit": limit, "got": short(value)})
+        return value
+
+    @field_validator("stream_options")
+    @classmethod
+    def _needs_stream(cls, value: StreamOptions | None, info: ValidationInfo) -> StreamOptions | None:
+        if value is not None and not info.data.get("stream"):  # what OpenAI answers too (lobehub#6735)
+            raise PydanticCustomError("invalid_value", "is only allowed when 'stream' is true.")
+        return value
+
+
+class CompletionOptions(GenerationBody):
+    """What every completion route takes besides its prompts."""
+
+    logprobs: integer(0, MAX_LOGPROBS) | None = Field(None, description="The chosen token and this many "
+                                                      "alternatives, per token.")
+    echo: Annotated[exactly(False) | None, unsupported("the prompt is not repeated in the output.")] = None
+    suffix: Annotated[Literal[""] | None, unsupported("GPT-2 models cannot fill in the middle.")] = None
+
+
+PROMPTS = "must be a string, a list of strings, a list of token ids or a list of such lists (none of them empty)."
+
+
+class CompletionBody(CompletionOptions):
+    prompt: Annotated[str | TokenIds | Annotated[list[str | TokenIds], Field(min_length=1)], refuse(PROMPTS)]
+
+
+class ChatBody(GenerationBody):
+    model_config = ConfigDict(json_schema_extra={"allOf": [STREAM_OPTIONS_NEED_STREAM, TOP_LOGPROBS_NEED_LOGPROBS]})
+
+    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    logprobs: bool | None = Field(False, description="Log-probabilities of the chosen tokens.")
+    top_logprobs: integer(0, MAX_LOGPROBS) | None = Field(None, description="Alternatives per token; needs "
+                                                          "logprobs: true.")
+
+    @field_validator("top_logprobs")
+    @classmethod
+    def _needs_logprobs(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and not info.data.get("logprobs"):
+            raise PydanticCustomError("invalid_value", "needs 'logprobs': true.")
+        return value
+
+
+# --- bodies -> requests ------------------------------------------------------------------------------------------
+
+def _common(b: GenerationBody, logprobs: int | None) -> dict:
+    stops = [b.stop] if isinstance(b.stop, str) else b.stop or []
     return dict(
-        model=model or None,
-        max_tokens=b.integer(name, DEFAULTS["max_tokens"], 1, max_tokens_limit),
-        temperature=b.number("temperature", DEFAULTS["temperature"], *RANGES["temperature"]),
-        top_p=b.number("top_p", DEFAULTS["top_p"], *RANGES["top_p"]),
-        top_k=max(top_k, 0),  # vLLM's -1 and 0 both mean "no top-k"
-        min_p=b.number("min_p", 0.0, *RANGES["min_p"]),
-        presence_penalty=b.number("presence_penalty", 0.0, *RANGES["presence_penalty"]),
-        frequency_penalty=b.number("frequency_penalty", 0.0, *RANGES["frequency_penalty"]),
-        repetition_penalty=b.number("repetition_penalty", 1.0, *RANGES["repetition_penalty"]),
-        logit_bias=_logit_bias(b),
-        seed=b.integer("seed", None, *RANGES["seed"]),
-        stop=_stop(b),
-        n=b.integer("n", 1, *RANGES["n"]),
-        logprobs=logprobs,
-        ignore_eos=b.boolean("ignore_eos", False),
-        stream=stream,
-        include_usage=include_usage,
-        user=user,
-    )
+        model=b.model or None,
+        # max_completion_tokens replaces the deprecated max_tokens; vLLM prefers it when both are sent
+        max_tokens=b.max_completion_tokens if b.max_completion_tokens is not None else b.max_tokens,
+        temperature=b.temperature, top_p=b.top_p,
+        top_k=max(b.top_k, 0),  # vLLM's -1 and 0 both mean "no top-k"
+        min_p=b.min_p, presence_penalty=b.presence_penalty, frequency_penalty=b.frequency_penalty,
+        repetition_penalty=b.repetition_penalty, logit_bias=b.logit_bias or {}, seed=b.seed,
+        stop=tuple(s for s in stops if s), n=b.n, logprobs=logprobs, ignore_eos=b.ignore_eos, stream=b.stream,
+        include_usage=bool(b.stream_options and b.stream_options.include_usage), user=b.user)
 
 
-def _prompts(v: object) -> list[str | list[int]]:
-    def is_ids(x):
-        return isinstance(x, list) and bool(x) and all(isinstance(t, int) and not isinstance(t, bool) for t in x)
-
-    if isinstance(v, str):
-        return [v]
-    if is_ids(v):
-        return [v]
-    if isinstance(v, list) and v and all(isinstance(p, str) or is_ids(p) for p in v):
-        return list(v)
-    raise BadRequest("'prompt' must be a string, a list of strings, a list of token ids or a list of such "
-                     "lists (none of them empty).", "prompt", "invalid_type" if v is not None else "missing")
+def prompt_list(prompt: str | list) -> list[str | list[int]]:
+    """A `prompt` field -> one entry per prompt (a string, or a list of token ids)."""
+    if isinstance(prompt, str) or isinstance(prompt[0], int):
+        return [prompt]
+    return list(prompt)
 
 
-def parse_completion(body: object, max_tokens_limit: int = 4096) -> CompletionRequest:
-    """Validate a /v1/completions body."""
-    b = _Body(body)
-    _reject_unsupported(b)
-    if b.get("echo"):
-        raise _unsupported("echo", "the prompt is not repeated in the output.")
-    if b.get("suffix"):
-        raise _unsupported("suffix", "GPT-2 models cannot fill in the middle.")
-    prompts = _prompts(b.get("prompt"))
-    logprobs = b.integer("logprobs", None, 0, MAX_LOGPROBS)
-    req = CompletionRequest(prompts=prompts, **_common(b, max_tokens_limit, logprobs))
+def completion_request(b: CompletionOptions, prompts: list[str | list[int]], param: str = "prompt"
+                       ) -> CompletionRequest:
+    req = CompletionRequest(prompts=prompts, **_common(b, b.logprobs))
     if len(prompts) * req.n > MAX_CHOICES:
-        raise BadRequest(f"At most {MAX_CHOICES} completions per request (prompts x n).", "prompt", "invalid_value")
+        raise BadRequest(f"At most {MAX_CHOICES} completions per request (prompts x n).", param, "invalid_value")
     return req
 
 
-def _content(content: object, i: int) -> str:
-    param = f"messages[{i}].content"
-    if content is None or isinstance(content, str):
-        return content or ""
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-                raise BadRequest(f"Only text content parts are supported; {param} holds a {kind!r} part.",
-                                 param, "unsupported_content")
-            texts.append(part["text"])
-        return "".join(texts)
-    raise BadRequest(f"'{param}' must be a string or a list of text parts.", param, "invalid_type")
+def chat_messages(messages: list[ChatMessage]) -> list[Message]:
+    def text(content: str | list[TextPart] | None) -> str:
+        return content if isinstance(content, str) else "".join(p.text for p in content or [])
+
+    return [Message("system" if m.role == "developer" else m.role, text(m.content)) for m in messages]
 
 
-def _messages(v: object) -> list[Message]:
-    if not isinstance(v, list) or not v:
-        raise BadRequest("'messages' must be a non-empty list.", "messages",
-                         "missing" if v is None else "invalid_type")
-    out = []
-    for i, m in enumerate(v):
-        if not isinstance(m, dict):
-            raise BadRequest(f"'messages[{i}]' must be an object.", f"messages[{i}]", "invalid_type")
-        role = m.get("role")
-        if role not in ROLES:
-            raise BadRequest(f"'messages[{i}].role' must be one of system, user, assistant; got {role!r}"
-                             f"{' (tool messages need tool calling, which is not supported)' if role == 'tool' else ''}.",
-                             f"messages[{i}].role", "invalid_value")
-        out.append(Message("system" if role == "developer" else role, _content(m.get("content"), i)))
-    return out
-
-
-def parse_chat(body: object, max_tokens_limit: int = 4096) -> ChatRequest:
-    """Validate a /v1/chat/completions body."""
-    b = _Body(body)
-    _reject_unsupported(b)
-    messages = _messages(b.get("messages"))
+def chat_request(b: ChatBody) -> ChatRequest:
     # chat logprobs: a boolean, with top_logprobs (0-20) alternatives per token
-    want = b.boolean("logprobs", False)
-    top = b.integer("top_logprobs", None, 0, MAX_LOGPROBS)
-    if top is not None and not want:
-        raise BadRequest("'top_logprobs' needs 'logprobs': true.", "top_logprobs", "invalid_value")
-    return ChatRequest(messages=messages, **_common(b, max_tokens_limit, (top or 0) if want else None))
+    logprobs = (b.top_logprobs or 0) if b.logprobs else None
+    return ChatRequest(messages=chat_messages(b.messages), **_common(b, logprobs))
+
+
+def parse_completion(body: object, max_tokens_limit: int = MAX_TOKENS_LIMIT) -> CompletionRequest:
+    """Validate a /v1/completions body."""
+    b = validate(CompletionBody, body, max_tokens_limit=max_tokens_limit)
+    return completion_request(b, prompt_list(b.prompt))
+
+
+def parse_chat(body: object, max_tokens_limit: int = MAX_TOKENS_LIMIT) -> ChatRequest:
+    """Validate a /v1/chat/completions body."""
+    return chat_request(validate(ChatBody, body, max_tokens_limit=max_tokens_limit))

@@ -1,21 +1,26 @@
 """The simple API of LLaMA-Factory-style services, for their users' scripts (seeds/001): GET /model/info,
 POST /generate, POST /chat, POST /batch, and the JSON that GET / answers a client asking for JSON.
 
-One code path with the OpenAI routes: a body here is an OpenAI body with another name for one field, so it
-goes through protocol.parse_completion / parse_chat and Serving unchanged: the same key check, the same
-validation and the same OpenAI-shaped errors. Only the response is reshaped. `stream: true` answers the
+One code path with the OpenAI routes: a body here is an OpenAI body (its pydantic models below extend
+protocol.py's) with one prompt, or `prompts`, and n = 1, so it becomes the same CompletionRequest / ChatRequest
+and goes through Serving unchanged: the same key check, validation and OpenAI-shaped errors. Only the response
+is reshaped. `stream: true` answers the
 OpenAI stream of the matching /v1 route (the simple services never documented a stream format of their own).
 """
 from __future__ import annotations
 
 from importlib import metadata
+from typing import Annotated
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, current_app, request
+from pydantic import Field
 
-from . import protocol, sse
-from .api_openai import _body
-from .errors import BadRequest
+from . import protocol
+from .api_openai import disconnected, stream_response
 from .models_admin import details
+from .protocol import ChatBody, CompletionOptions, TokenIds
+from .request_body import read_json
+from .validation import exactly, refuse, validate
 
 bp = Blueprint("simple", __name__)
 
@@ -45,21 +50,29 @@ def service_info() -> dict:
             "api": "/v1", "models": "/v1/models", "model_info": "/model/info"}
 
 
-def _object() -> dict:
-    body = _body()
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.", code="invalid_json")
-    return body
+OneCandidate = Annotated[exactly(1) | None, refuse(
+    "must be 1 here: the simple API returns one text per prompt; ask /v1/completions or /v1/chat/completions for "
+    "several candidates.", "unsupported_parameter")]
 
 
-def _one_candidate(req: protocol.GenerationRequest) -> None:
-    if req.n != 1:
-        raise BadRequest("'n' must be 1 here: the simple API returns one text per prompt; ask /v1/completions or "
-                         "/v1/chat/completions for several candidates.", "n", "unsupported_parameter")
+class GenerateBody(CompletionOptions):
+    prompt: Annotated[str | TokenIds, refuse("must be one prompt here (a string or a list of token ids); send "
+                                             "several as 'prompts' to /batch.")]
+    n: OneCandidate = 1
 
 
-def _stream(result) -> Response:
-    return Response(result, mimetype=sse.MIMETYPE, headers=sse.HEADERS)
+class SimpleChatBody(ChatBody):
+    n: OneCandidate = 1
+
+
+class BatchBody(CompletionOptions):
+    prompts: Annotated[list[str | TokenIds], Field(min_length=1), refuse(
+        "must be a non-empty list of prompts (strings, or lists of token ids).")]
+    n: OneCandidate = 1
+
+
+def _body(model):
+    return validate(model, read_json(), max_tokens_limit=_services().config.max_tokens_limit)
 
 
 @bp.get("/model/info")
@@ -75,15 +88,11 @@ def model_info():
 def generate():
     """{prompt, ...sampling} -> {generated_text, usage, model}: /v1/completions for one prompt."""
     svc = _services()
-    body = _object()
-    if isinstance(body.get("prompt"), list) and body["prompt"] and not isinstance(body["prompt"][0], int):
-        raise BadRequest("'prompt' must be one prompt here; send several as 'prompts' to /batch.", "prompt",
-                         "invalid_type")
-    req = protocol.parse_completion(body, svc.config.max_tokens_limit)
-    _one_candidate(req)
-    result = svc.serving.completions(req)
+    b = _body(GenerateBody)
+    req = protocol.completion_request(b, [b.prompt])
+    result = svc.serving.completions(req, disconnected)
     if req.stream:
-        return _stream(result)
+        return stream_response(result)
     choice = result["choices"][0]
     return {"generated_text": choice["text"], "usage": result["usage"], "model": result["model"],
             "finish_reason": choice["finish_reason"]}
@@ -93,11 +102,10 @@ def generate():
 def chat():
     """{messages, ...sampling} -> {response, usage, model}: /v1/chat/completions."""
     svc = _services()
-    req = protocol.parse_chat(_object(), svc.config.max_tokens_limit)
-    _one_candidate(req)
-    result = svc.serving.chat(req)
+    req = protocol.chat_request(_body(SimpleChatBody))
+    result = svc.serving.chat(req, disconnected)
     if req.stream:
-        return _stream(result)
+        return stream_response(result)
     choice = result["choices"][0]
     return {"response": choice["message"]["content"], "usage": result["usage"], "model": result["model"],
             "finish_reason": choice["finish_reason"]}
@@ -107,21 +115,11 @@ def chat():
 def batch():
     """{prompts: [...], ...sampling} -> {results: [text per prompt], usage, model}: one batched completion."""
     svc = _services()
-    body = _object()
-    prompts = body.get("prompts")
-    if not isinstance(prompts, list):
-        raise BadRequest("'prompts' must be a list of prompts.", "prompts", "missing" if prompts is None
-                         else "invalid_type")
-    try:
-        req = protocol.parse_completion({**body, "prompt": prompts}, svc.config.max_tokens_limit)
-    except BadRequest as e:  # the OpenAI field is 'prompt'; name the one this client sent
-        if e.param == "prompt":
-            e.param, e.message = "prompts", e.message.replace("'prompt'", "'prompts'")
-        raise
-    _one_candidate(req)
-    result = svc.serving.completions(req)
+    b = _body(BatchBody)
+    req = protocol.completion_request(b, list(b.prompts), param="prompts")
+    result = svc.serving.completions(req, disconnected)
     if req.stream:
-        return _stream(result)
+        return stream_response(result)
     choices = sorted(result["choices"], key=lambda c: c["index"])
     return {"results": [c["text"] for c in choices], "usage": result["usage"], "model": result["model"],
             "finish_reasons": [c["finish_reason"] for c in choices]}

@@ -50,6 +50,25 @@ def test_chat_accepts_content_parts_and_client_fields(client):
     assert res.usage.completion_tokens <= 3
 
 
+# what Open WebUI sends with every chat: its built-in tools (36 of them), and no tool_choice
+TOOLS = [{"type": "function", "function": {"name": f"builtin_{i}", "description": "A tool of the chat UI.",
+                                           "parameters": {"type": "object", "properties": {"q": {"type": "string"}},
+                                                          "required": ["q"]}}} for i in range(36)]
+
+
+@pytest.mark.parametrize("choice", [{}, {"tool_choice": "auto"}, {"tool_choice": "none"}], ids=["absent", "auto",
+                                                                                             "none"])
+def test_chat_with_tools_answers_in_text(client, choice):
+    res = client.chat.completions.create(model=TINY, messages=CHAT, max_tokens=4, tools=TOOLS,
+                                         parallel_tool_calls=True, **choice)
+    msg = res.choices[0].message
+    assert isinstance(msg.content, str) and not msg.tool_calls and res.choices[0].finish_reason in ("stop", "length")
+    chunks = list(client.chat.completions.create(model=TINY, messages=CHAT, max_tokens=4, tools=TOOLS, stream=True,
+                                                 **choice))
+    assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+    assert not any(c.choices[0].delta.tool_calls for c in chunks)
+
+
 def test_chat_stream_framing(client, server):
     stream = client.chat.completions.create(model=TINY, messages=CHAT, max_tokens=6, temperature=0, stream=True,
                                             stream_options={"include_usage": True})
@@ -187,7 +206,10 @@ BAD = [
     ("top_logprobs", {"top_logprobs": 3}),
     ("top_logprobs", {"logprobs": True, "top_logprobs": 21}),
     ("stream_options", {"stream_options": {"include_usage": True}}),
-    ("tools", {"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}),
+    ("tool_choice", {"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+                     "tool_choice": "required"}),
+    ("tool_choice", {"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+                     "tool_choice": {"type": "function", "function": {"name": "f"}}}),
     ("response_format", {"response_format": {"type": "json_object"}}),
     ("messages[1].content", {"messages": [CHAT[0], {"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]}),

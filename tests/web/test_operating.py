@@ -190,17 +190,23 @@ def test_openapi_document_is_valid_and_lists_every_route(app, client):
     validate(doc)  # OpenAPI 3.1, by openapi-spec-validator
     assert doc["openapi"].startswith("3.1")
     for rule in app.url_map.iter_rules():
+        if rule.websocket:  # not an HTTP operation: named in the description instead
+            assert rule.rule in doc["info"]["description"] and rule.rule not in doc["paths"]
+            continue
         path, _ = openapi._path(rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert method.lower() in doc["paths"].get(path, {}), f"{method} {rule.rule} is not in the document"
     # every route of these blueprints has its own description, request and responses; a blueprint added later
     # is listed from its docstrings until it documents itself (openapi.py's module docstring says how)
     ours = ("openai.", "health.", "playground.", "models_admin.", "simple.", "ops.", "openapi.", "swagger_ui.",
-            "static")
+            "static", "annotate.")
     assert [u for u in openapi.undocumented(app) if u.split("(")[1].startswith(ours)] == []
-    for path in ("/generate", "/chat", "/batch", "/tokenize", "/v1/completions", "/v1/chat/completions"):
+    for path in ("/generate", "/chat", "/batch", "/tokenize", "/v1/completions", "/v1/chat/completions",
+                 "/api/model/load", "/api/generate", "/api/dataset/add", "/api/train/start"):
         op = doc["paths"][path]["post"]
-        assert "requestBody" in op and {"200", "400", "401"} <= set(op["responses"]), path
+        assert "requestBody" in op and {"200", "400", "401", "413"} <= set(op["responses"]), path
+        error = op["responses"]["400"]["content"]["application/json"]["schema"]["$ref"]
+        assert error.endswith("/AnnotateError" if path.startswith("/api/") else "/Error"), path
     assert doc["paths"]["/health"]["get"].get("security") is None  # public routes say so
     html = client.get("/docs/").get_data(as_text=True)
     assert "swagger-ui-bundle.js" in html and "/openapi.json" in html
@@ -219,3 +225,20 @@ def test_client_context_keeps_the_last_messages():
     assert api_base("http://h:1") == "http://h:1/v1" and api_base("http://h:1/v1/") == "http://h:1/v1"
     assert api_base("http://h/api/openai/v1") == "http://h/api/openai/v1"
     assert json.dumps(context("s", [], 5)) == '[{"role": "system", "content": "s"}]'
+
+
+def test_request_schemas_are_the_validating_models(app, client):
+    """/docs promises what is validated: the request bodies are the pydantic models' own JSON schemas."""
+    from web.protocol import MAX_LOGIT_BIAS, MAX_STOP, MAX_STOP_CHARS, ChatBody
+
+    schemas = client.get("/openapi.json").get_json()["components"]["schemas"]
+    chat = schemas["ChatBody"]["properties"]
+    assert set(chat) == set(ChatBody.model_fields)
+    bias = chat["logit_bias"]["anyOf"][0]
+    assert bias["maxProperties"] == MAX_LOGIT_BIAS
+    assert chat["stop"]["anyOf"][1] == {"type": "array", "maxItems": MAX_STOP,
+                                        "items": {"type": "string", "maxLength": MAX_STOP_CHARS}}
+    assert chat["max_tokens"]["anyOf"][0]["maximum"] == app.extensions["nanogpt"].config.max_tokens_limit
+    assert schemas["ChatMessage"]["properties"]["role"]["enum"] == ["system", "developer", "user", "assistant"]
+    assert schemas["TrainStartBody"]["properties"]["steps"]["anyOf"][0] == {"type": "integer", "minimum": 1,
+                                                                          "maximum": 1_000_000}

@@ -11,7 +11,7 @@ from web.auth import KeyChecker
 from web.chat_format import ChatFormat, for_checkpoint, sidecar
 from web.config import DEFAULT_API_KEY, ServerConfig
 from web.errors import APIError, BadRequest, Unauthorized
-from web.protocol import DEFAULTS, Message, parse_chat, parse_completion
+from web.protocol import DEFAULTS, MAX_LOGIT_BIAS, MAX_STOP_CHARS, Message, parse_chat, parse_completion
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -47,11 +47,12 @@ def test_out_of_range_names_the_param(field, value):
 
 
 @pytest.mark.parametrize("field,value", [
-    ("tools", [{"type": "function"}]), ("tool_choice", "required"), ("functions", [{"name": "f"}]),
-    ("response_format", {"type": "json_schema"}), ("best_of", 2), ("modalities", ["audio"]),
+    ("tool_choice", "required"), ("tool_choice", {"type": "function", "function": {"name": "f"}}),
+    ("function_call", {"name": "f"}), ("response_format", {"type": "json_schema"}), ("best_of", 2),
+    ("modalities", ["audio"]), ("audio", {"voice": "x"}),
 ])
 def test_unsupported_fields_are_named(field, value):
-    err = bad(parse_chat, {**CHAT, field: value})
+    err = bad(parse_chat, {**CHAT, "tools": OPEN_WEBUI_TOOLS, field: value})
     assert err.param == field and err.code == "unsupported_parameter" and "not supported" in err.message
 
 
@@ -60,6 +61,60 @@ def test_harmless_values_of_unsupported_fields_pass():
                       "best_of": 1, "parallel_tool_calls": False, "metadata": {"a": 1}, "user": "u",
                       "unknown_field": 1})
     assert req.user == "u"
+
+
+# what Open WebUI sends with every chat: its 36 built-in tools, no tool_choice
+OPEN_WEBUI_TOOLS = [{"type": "function", "function": {
+    "name": f"tool_{i}", "description": "A built-in tool of the chat UI.",
+    "parameters": {"type": "object", "properties": {"query": {"type": "string", "description": "What to look for"},
+                                                    "options": {"type": "object", "properties": {
+                                                        "depth": {"type": "integer"}}}},
+                   "required": ["query"]}}} for i in range(36)]
+
+
+@pytest.mark.parametrize("extra", [
+    {"tools": OPEN_WEBUI_TOOLS}, {"tools": OPEN_WEBUI_TOOLS, "tool_choice": "auto"},
+    {"tools": OPEN_WEBUI_TOOLS, "tool_choice": "none", "parallel_tool_calls": True}, {"tools": []},
+    {"functions": [{"name": "f", "parameters": {}}], "function_call": "auto"}, {"function_call": "none"},
+], ids=["no-tool_choice", "auto", "none", "empty", "functions", "function_call-none"])
+def test_tools_are_accepted_and_answered_in_text(extra):
+    req = parse_chat({**CHAT, **extra})
+    assert req.messages == [Message("user", "hi")]
+
+
+@pytest.mark.parametrize("value", ["search", [1], [[]], {"type": "function"}])
+def test_malformed_tools_are_a_400(value):
+    err = bad(parse_chat, {**CHAT, "tools": value})
+    assert err.param.startswith("tools") and err.code == "invalid_type"
+
+
+def test_tool_messages_stay_a_clear_400():
+    err = bad(parse_chat, {"messages": [{"role": "tool", "content": "42", "tool_call_id": "1"}]})
+    assert err.param == "messages[0].role" and "tool calling" in err.message
+
+
+@pytest.mark.parametrize("role", [{}, [], 5, None, "x" * 100_000])
+def test_unhashable_or_odd_roles_name_the_field(role):
+    err = bad(parse_chat, {"messages": [{"role": "user", "content": "a"}, {"role": role, "content": "b"}]})
+    assert err.param == "messages[1].role" and len(err.message) < 200  # never the input echoed back
+
+
+@pytest.mark.parametrize("field", ["temperature", "top_p", "min_p", "presence_penalty", "frequency_penalty",
+                                   "repetition_penalty", "max_tokens", "top_k", "seed", "n"])
+def test_a_400_digit_integer_is_out_of_range(field):
+    err = bad(parse_chat, {**CHAT, field: 10**400})
+    assert err.param == field and err.code == "invalid_value" and len(err.message) < 200
+
+
+def test_caps_of_logit_bias_and_stop():
+    full = {str(t): 1 for t in range(MAX_LOGIT_BIAS)}
+    assert len(chat(logit_bias=full).logit_bias) == MAX_LOGIT_BIAS
+    err = bad(parse_chat, {**CHAT, "logit_bias": {str(t): -100 for t in range(50_257)}})  # every GPT-2 token
+    assert err.param == "logit_bias" and str(MAX_LOGIT_BIAS) in err.message
+    assert chat(stop=["x" * MAX_STOP_CHARS]).stop == ("x" * MAX_STOP_CHARS,)
+    for stop in ("x" * (MAX_STOP_CHARS + 1), ["a", "x" * (MAX_STOP_CHARS + 1)]):
+        err = bad(parse_chat, {**CHAT, "stop": stop})
+        assert err.param == "stop" and str(MAX_STOP_CHARS) in err.message
 
 
 def test_ranges_accept_their_bounds():
@@ -79,7 +134,8 @@ def test_stream_options_need_stream():
     assert bad(parse_chat, {**CHAT, "stream_options": {"include_usage": True}}).param == "stream_options"
     assert chat(stream=True, stream_options={"include_usage": True}).include_usage
     assert not chat(stream=True).include_usage
-    assert bad(parse_chat, {**CHAT, "stream": True, "stream_options": {"include_usage": "y"}}).param == "include_usage"
+    err = bad(parse_chat, {**CHAT, "stream": True, "stream_options": {"include_usage": "y"}})
+    assert err.param == "stream_options.include_usage"
 
 
 def test_messages():

@@ -7,6 +7,7 @@ Also covered elsewhere, not repeated: a checkpoint carrying a malicious pickle i
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -234,3 +235,44 @@ def test_cors_never_credentials_with_wildcard(make_app, origins):
             assert creds is None  # the API's key is a header, never a cookie: credentials are never allowed
             if origins != "*":
                 assert allow in (None, origin) and (allow is None) == (origin != origins), (origin, allow)
+
+
+def test_unknown_model_is_named_without_the_listing(make_app):
+    """A 404 for a model id points to GET /v1/models rather than listing MODEL_DIR, and never echoes a huge id."""
+    c = make_app().test_client()
+    for model in ("nope", "a" * 5000):
+        for path, body in (("/v1/completions", {"model": model, "prompt": "x", "max_tokens": 1}),
+                           ("/api/model/load", {"model": model}), ("/tokenize", {"model": model, "prompt": "x"})):
+            r = c.post(path, headers=AUTH, json=body)
+            text = r.get_data(as_text=True)
+            assert r.status_code == 404 and "/v1/models" in text, (path, text[:300])
+            assert "tiny-hf" not in text and "medium.pt" not in text and len(text) < 600, (path, text[:300])
+
+
+def _chunks(data: bytes, size: int = 4096):
+    for i in range(0, len(data), size):  # a generator body: httpx sends it with Transfer-Encoding: chunked
+        yield data[i:i + size]
+
+
+@pytest.mark.parametrize("kind", ["gunicorn", "dev"])
+def test_chunked_bodies_are_read_whole_up_to_the_limit(servers, kind):
+    """A chunked body has no Content-Length: it is read to its end on every JSON route, and past
+    MAX_REQUEST_BYTES (64 KiB on the test servers) it is a 413 in the route's shape, not a cut body's 400."""
+    server = servers(kind)
+    headers = {**AUTH, "Content-Type": "application/json"}
+    fits = "u" * 40_000  # several chunks, under the limit
+    too_big = "x" * 70_000
+    with httpx.Client(base_url=server.url, headers=headers, timeout=60) as c:
+        r = c.post("/v1/completions", content=_chunks(json.dumps({"prompt": "x", "max_tokens": 1, "user": fits})
+                                                       .encode()))
+        assert r.status_code == 200, r.text[:300]
+        r = c.post("/v1/completions", content=_chunks(json.dumps({"prompt": too_big}).encode()))
+        assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large", r.text[:300]
+        r = c.post("/tokenize", content=_chunks(json.dumps({"prompt": "Hello world", "model": TINY, "x": fits})
+                                                .encode()))
+        assert r.status_code == 200 and r.json()["tokens"] == [15496, 995], r.text[:300]
+        r = c.post("/api/model/load", content=_chunks(json.dumps({"num_responses": 3, "system_prompt": fits})
+                                                      .encode()))
+        assert r.status_code == 200 and r.json()["data"]["config"]["num_responses"] == 3, r.text[:300]
+        r = c.post("/api/generate", content=_chunks(json.dumps({"message": too_big}).encode()))
+        assert r.status_code == 413 and r.json()["status"] == "error", r.text[:300]
