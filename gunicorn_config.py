@@ -41,7 +41,7 @@ else:
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 # gunicorn's default line logs the query string, and the training-log WebSocket takes its key as ?key= (browsers
 # cannot set headers on a WebSocket): log the path only, so no key ever reaches the access log
-access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s" %({x-request-id}o)s'
 loglevel = os.environ.get("LOG_LEVEL", "info")
 
 
@@ -49,6 +49,12 @@ def post_fork(server, worker):
     # before the worker imports the app, so its warnings (e.g. the default API key) reach the log
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "info").upper(),
                         format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
+
+
+def post_worker_init(worker):
+    # SIGTERM drains: running streams finish, or end with an error frame and [DONE] before the grace period ends
+    from web.shutdown import drain_on_sigterm
+    drain_on_sigterm(worker.wsgi, graceful_timeout)
 
 
 # Prometheus with several workers (web/metrics.py): each worker writes its values to files in one directory and

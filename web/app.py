@@ -15,7 +15,7 @@ from pathlib import Path
 from flask import Flask
 from flask_cors import CORS
 
-from . import annotate_api, api_openai, errors, health, ops, playground
+from . import annotate_api, api_openai, errors, health, metrics, ops, playground, request_id
 from .auth import KeyChecker
 from .config import ServerConfig
 from .registry import Registry
@@ -52,11 +52,13 @@ def create_app(config: ServerConfig | Mapping | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.url_map.merge_slashes = False  # /v1/models//etc/passwd is a 404, not a redirect
 
-    registry = Registry(cfg)
+    registry = Registry(cfg, on_load=metrics.export_model)
+    metrics.export_model(registry.default_id)
     atexit.register(registry.close)  # let engine threads leave torch before the interpreter goes away
     app.extensions["nanogpt"] = Services(cfg, registry, Serving(registry), KeyChecker(cfg.api_keys))
 
     errors.init_app(app)
+    request_id.init_app(app)
     # Browsers (LobeChat client mode, NextChat with a custom URL) preflight with Authorization and openai-node's
     # x-stainless-* headers: flask-cors reflects whatever headers are requested, and its after_request hook
     # also runs for error responses, so a 401 still reaches the page as a 401.
@@ -88,6 +90,9 @@ def main() -> None:
             if hasattr(self, "path"):  # the WSGI environ was built from it already
                 self.path = self.path.split("?", 1)[0]
             self.requestline = re.sub(r"\?\S*", "", self.requestline)
+            rid = getattr(self, "environ", {}).get(request_id.ENVIRON_KEY)
+            if rid:
+                self.requestline += f" [{rid}]"
             super().log_request(code, size)
 
     cfg = app.extensions["nanogpt"].config

@@ -23,6 +23,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, not {raw!r}") from None
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+
+
 @dataclass
 class ServerConfig:
     model: ModelSettings = field(default_factory=ModelSettings)  # MODEL_CHECKPOINT, DEVICE, DTYPE, MODEL_GELU
@@ -43,6 +53,7 @@ class ServerConfig:
     chat_format: str | None = None  # CHAT_FORMAT: a JSON file with the default chat transcript format
     cors_origins: str = "*"  # CORS_ORIGINS: comma-separated origins allowed to call from a browser
     data_dir: str = "data"  # DATA_DIR: the annotation database and training jobs (web/annotate_*.py)
+    stream_write_timeout: float = 30.0  # STREAM_WRITE_TIMEOUT: s a stream's write may block before it is ended
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "ServerConfig":
@@ -66,6 +77,7 @@ class ServerConfig:
             chat_format=env.get("CHAT_FORMAT") or None,
             cors_origins=env.get("CORS_ORIGINS") or cls.cors_origins,
             data_dir=env.get("DATA_DIR") or cls.data_dir,
+            stream_write_timeout=_float(env, "STREAM_WRITE_TIMEOUT", cls.stream_write_timeout),
         )
 
     def with_overrides(self, overrides: Mapping[str, object]) -> "ServerConfig":

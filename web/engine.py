@@ -21,6 +21,11 @@ from model.sampling import SamplingParams, TokenLogprob
 from .errors import ServiceUnavailable
 from .mailbox import TIMEOUT, Mailbox, real_lock, real_queue, start_thread
 
+# outputs a request may leave unread before it is cancelled: a stream whose client stopped reading blocks on
+# its socket and stops taking them, while the engine would go on decoding for it; a reader that keeps up holds
+# one or two
+MAX_UNREAD = 1024
+
 
 @dataclass(frozen=True)
 class Output:
@@ -102,6 +107,7 @@ class Engine:
         self.retired = 0  # finished, cancelled or failed: written by the engine thread only
         self.running = 0  # in the decoder: written by the engine thread only
         self.stopped = False
+        self.draining = False  # the server is shutting down: running sequences finish, no new ones join
         self._submit_lock = real_lock()
         self._alive = real_lock()  # held by the engine thread while it runs: join() waits on it
         self._alive.acquire()
@@ -125,6 +131,8 @@ class Engine:
         """Queue one sequence per (prompt, params); 503 when the queue is full (a lone request always fits)."""
         if self.stopped:
             raise ServiceUnavailable("The model is being unloaded; try again.", code="model_unloading")
+        if self.draining:
+            raise ServiceUnavailable("The server is shutting down; try again.", code="shutting_down")
         if self.in_flight and self.in_flight + len(prompts) > self.max_batch + self.max_queue:
             raise ServiceUnavailable(f"The server is busy ({self.in_flight} sequences running or queued); "
                                      f"try again shortly.")
@@ -134,10 +142,12 @@ class Engine:
         self._inbox.put(("submit", req))
         return req
 
-    def stop(self) -> None:
-        """Let the thread finish: it fails whatever is still queued and exits."""
+    def stop(self, error: BaseException | None = None) -> None:
+        """Let the thread finish: it fails whatever is in flight with `error` (default: a 503, the model is being
+        unloaded) and exits."""
         self.stopped = True
-        self._inbox.put(("stop", None))
+        self._inbox.put(("stop", error or ServiceUnavailable("The model was unloaded while this request ran; "
+                                                             "try again.", code="model_unloading")))
 
     def join(self, timeout: float) -> bool:
         """Wait for the thread to exit (at shutdown: a thread killed inside torch aborts the process)."""
@@ -172,8 +182,8 @@ class Engine:
                 self._waiting.extend((req, i) for i in range(len(req.prompts)))
             elif kind == "cancel":
                 self._cancel(req)
-            else:
-                self._fail_all(RuntimeError("the model was unloaded"))
+            else:  # stop: `req` is the error to fail what is in flight with
+                self._fail_all(req)
                 return False
         self._admit()
         if self.decoder.running:
@@ -221,8 +231,17 @@ class Engine:
                 self._deliver(out)
 
     def _deliver(self, out) -> None:
-        req, choice = self._live[out.seq.id]
-        req.mailbox.put(Output(choice, out.token, out.text, out.logprob, out.finish_reason, len(out.seq.tokens)))
+        entry = self._live.get(out.seq.id)
+        if entry is None:  # its request was cancelled earlier in this step
+            return
+        req, choice = entry
+        unread = req.mailbox.put(Output(choice, out.token, out.text, out.logprob, out.finish_reason,
+                                        len(out.seq.tokens)))
+        if unread > MAX_UNREAD and out.finish_reason is None:
+            self._cancel(req)
+            req.mailbox.put(Failure(ServiceUnavailable(f"The client read none of the last {MAX_UNREAD} tokens; "
+                                                       f"the request was ended.", code="client_not_reading")))
+            return
         if out.finish_reason is not None:
             del self._live[out.seq.id]
             self.retired += 1

@@ -58,16 +58,17 @@ class Mailbox:
             self._event = threading.Event()
             self._watcher = None
 
-    def put(self, item) -> None:
-        """Called from any thread."""
+    def put(self, item) -> int:
+        """Called from any thread; returns how many items wait unread (0 once closed)."""
         with self._lock:
             if self._closed:
-                return
+                return 0
             self._items.append(item)
             if self._watcher is not None:
                 self._watcher.send()
             else:
                 self._event.set()
+            return len(self._items)
 
     def get(self, timeout: float | None = None):
         """The next item, or TIMEOUT; waits cooperatively under gevent."""

@@ -113,6 +113,15 @@ class TrackedRequest:
         self._request.close()
 
 
+def export_model(model_id: str) -> None:
+    """Export every family of a model at zero (the default model at start, others as they load), as vLLM does
+    once its model is loaded: a fresh server's dashboard shows zeros, not "no data"."""
+    for family in (RUNNING, WAITING, PROMPT_TOKENS, GENERATION_TOKENS, TTFT, ITL, E2E):
+        family.labels(model_id)
+    for reason in ("stop", "length"):
+        SUCCESS.labels(model_id, reason)
+
+
 def track(request, model_id: str, prompt_tokens: int) -> TrackedRequest:
     return TrackedRequest(request, model_id, prompt_tokens)
 

@@ -15,8 +15,7 @@ from pathlib import Path
 import torch
 from flask import Blueprint, current_app, request
 
-from model.checkpoint import CheckpointError, read_checkpoint
-from model.gpt import GPT
+from model.checkpoint import CheckpointError, parameter_count, read_checkpoint
 from model.loader import resolve_device, resolve_dtype
 
 from .errors import APIError
@@ -62,12 +61,8 @@ def _from_config(fmt: str, config, tokenizer, step, val_loss, parameters: int) -
 
 def _read_metadata(path: Path, gelu: str | None) -> dict:
     ck = read_checkpoint(_checkpoint_file(path), gelu=gelu)
-    with torch.device("meta"):  # shapes only: counts the parameters without allocating them
-        n = GPT(ck.config).num_params(non_embedding=False)
-    sd = ck.state_dict
-    head, wte = sd.get("lm_head.weight"), sd.get("transformer.wte.weight")
-    if head is not None and wte is not None and head is not wte and head.data_ptr() != wte.data_ptr():
-        n += head.numel()  # an untied head is a second matrix
+    head, wte = ck.state_dict["lm_head.weight"], ck.state_dict["transformer.wte.weight"]
+    n = parameter_count(ck.config, tied=head is wte or head.data_ptr() == wte.data_ptr())  # no allocation
     return _from_config(ck.format, ck.config, ck.tokenizer, ck.step, ck.val_loss, n)
 
 

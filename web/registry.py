@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 from model.checkpoint import CheckpointError
@@ -64,12 +65,17 @@ def _run_off_loop(fn):
 
 
 class Registry:
-    def __init__(self, config: ServerConfig):
+    def __init__(self, config: ServerConfig, on_load: Callable[[str], None] | None = None):
         self.config = config
         self.default_chat = chat_format.default_format(config.chat_format)
+        self.on_load = on_load  # called with the id of each model loaded (metrics export its families from then)
+        self.draining = False  # shutting down: no new loads, and the engines admit no new sequences
         self._cache: collections.OrderedDict[Path, ServedModel] = collections.OrderedDict()
-        self._load_lock = threading.Lock()  # one load at a time; a gevent lock under gevent, so waiters yield
+        # one load per checkpoint at a time (a second request for it waits for the first load), but never one
+        # checkpoint's load behind another's; gevent locks under gevent, so waiters yield
+        self._load_locks: dict[Path, threading.Lock] = collections.defaultdict(threading.Lock)
         self._cache_lock = threading.Lock()  # guards the OrderedDict; never held across a blocking call
+        self._loading = 0  # loads under way, each holding a place in the cache
 
     def listing(self) -> dict[str, Path]:
         """Model id -> checkpoint path, the default model first."""
@@ -93,8 +99,10 @@ class Registry:
         listing = self.listing()
         model_id = model_id or self.default_id
         if model_id not in listing:
-            raise NotFound(f"The model `{model_id}` does not exist. Available: {', '.join(listing) or 'none'}.",
-                           "model", "model_not_found")
+            # the listing stays out of the message (GET /v1/models is where it is), and so does a huge id
+            shown = model_id if len(model_id) <= 100 else model_id[:100] + "..."
+            raise NotFound(f"The model `{shown}` does not exist; GET /v1/models lists the models.", "model",
+                           "model_not_found")
         return model_id, listing[model_id]
 
     def get(self, model_id: str | None) -> ServedModel:
@@ -103,7 +111,9 @@ class Registry:
         key = Path(os.path.abspath(path))  # not resolve(): two links to one file may carry different chat formats
         served = self._cached(key)
         if served is None:
-            with self._load_lock:
+            if self.draining:
+                raise ServiceUnavailable("The server is shutting down; try again.", code="shutting_down")
+            with self._load_locks[key]:
                 served = self._cached(key) or self._load(model_id, path, key)
         if served.id != model_id:  # one checkpoint under two ids (the alias and its file name)
             served = ServedModel(model_id, served.path, served.engine, served.chat)
@@ -117,34 +127,47 @@ class Registry:
             return served
 
     def _load(self, model_id: str, path: Path, key: Path) -> ServedModel:
-        self._evict_for_one_more()
+        with self._cache_lock:
+            self._evict_for_one_more()
+            self._loading += 1  # holds its place in the cache while it loads, beside other models' loads
+        try:
+            served = self._build(model_id, path)
+            with self._cache_lock:
+                self._cache[key] = served
+        finally:
+            with self._cache_lock:
+                self._loading -= 1
+        lm = served.engine.lm
+        log.info("loaded %s: %s on %s (%s)", model_id, lm.checkpoint.format, lm.device, lm.dtype)
+        if self.on_load is not None:
+            self.on_load(model_id)
+        return served
+
+    def _build(self, model_id: str, path: Path) -> ServedModel:
         settings = self.config.model
         log.info("loading %s from %s", model_id, path)
         try:
             lm = _run_off_loop(lambda: load_model(_checkpoint_file(path), settings.device, settings.dtype,
-                                                  settings.gelu, settings.quantize))
+                                                  settings.gelu, settings.quantize, kv_slots=self.config.max_batch))
         except CheckpointError as e:
             # the operator's file, not the client's request, is at fault; 400 so the SDKs do not retry it
             raise BadRequest(f"The model `{model_id}` cannot be served: {e.problem}", "model",
                              "model_not_loadable") from None
         engine = _run_off_loop(lambda: Engine(lm, self.config.max_batch, self.config.max_queue,
-                                                    self.config.kv_cache_mb, self.config.prefill_tokens))
-        served = ServedModel(model_id, path, engine, chat_format.for_checkpoint(path, self.default_chat))
-        with self._cache_lock:
-            self._cache[key] = served
-        log.info("loaded %s: %s on %s (%s)", model_id, lm.checkpoint.format, lm.device, lm.dtype)
-        return served
+                                              self.config.kv_cache_mb, self.config.prefill_tokens))
+        return ServedModel(model_id, path, engine, chat_format.for_checkpoint(path, self.default_chat))
 
     def _evict_for_one_more(self) -> None:
-        with self._cache_lock:
-            while len(self._cache) >= max(self.config.model_cache_size, 1):
-                # least recently used first, and only a model with nothing in flight
-                victim = next((k for k, m in self._cache.items() if m.engine.idle), None)
-                if victim is None:
-                    raise ServiceUnavailable(f"All {len(self._cache)} loaded models are busy and MODEL_CACHE_SIZE="
-                                             f"{self.config.model_cache_size}; try again shortly.", retry_after=5)
-                log.info("unloading %s to make room", self._cache[victim].id)
-                self._cache.pop(victim).engine.stop()
+        # under _cache_lock
+        while len(self._cache) + self._loading >= max(self.config.model_cache_size, 1):
+            # least recently used first, and only a model with nothing in flight
+            victim = next((k for k, m in self._cache.items() if m.engine.idle), None)
+            if victim is None:
+                raise ServiceUnavailable(f"All {len(self._cache) + self._loading} model places are busy and "
+                                         f"MODEL_CACHE_SIZE={self.config.model_cache_size}; try again shortly.",
+                                         retry_after=5)
+            log.info("unloading %s to make room", self._cache[victim].id)
+            self._cache.pop(victim).engine.stop()
 
     def loaded(self) -> list[ServedModel]:
         with self._cache_lock:
@@ -160,6 +183,20 @@ class Registry:
             return None
         served.engine.stop()
         return served.engine
+
+    def drain(self) -> None:
+        """Shutting down: running sequences finish, new ones get a 503 (SIGTERM: gunicorn_config.py)."""
+        self.draining = True
+        for served in self.loaded():
+            served.engine.draining = True
+
+    def stop_all(self, error: BaseException) -> None:
+        """End everything in flight with `error` (the grace period of a shutdown ran out), without waiting."""
+        with self._cache_lock:
+            engines = [served.engine for served in self._cache.values()]
+            self._cache.clear()
+        for engine in engines:
+            engine.stop(error)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop every engine and wait for its thread (registered with atexit by create_app)."""

@@ -7,6 +7,8 @@ anything is submitted, so every such error is a 4xx and never a mid-stream error
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from model.tokenizer import Tokenizer, TokenizerError
@@ -21,6 +23,7 @@ from .registry import Registry, ServedModel
 
 log = logging.getLogger(__name__)
 KEEPALIVE_S = 15.0  # a comment frame while queued: proxies keep the stream, and a dead client is noticed
+HANGUP_POLL_S = 0.25  # how often a non-streamed request looks whether its client is still there
 
 
 @dataclass
@@ -32,12 +35,20 @@ class _ChoiceState:
     tokens: list[r.TokenInfo] | None = field(default=None)
 
 
+class ClientDisconnected(APIError):
+    """The client hung up before its answer was ready (nginx's 499); nobody reads this response."""
+
+    status = 499
+    type = "invalid_request_error"
+
+
 class EventStream:
     """An SSE body for the WSGI server; close() (finished, or the client hung up) cancels what is left."""
 
     def __init__(self, frames, request: Request):
         self._frames = frames
         self._request = request
+        self.on_close: Callable[[], None] | None = None  # the web layer's, e.g. to lift a write timeout
 
     def __iter__(self):
         return self
@@ -48,9 +59,13 @@ class EventStream:
     def close(self) -> None:
         self._frames.close()
         self._request.close()
+        if self.on_close is not None:
+            self.on_close()
 
 
 def _engine_error(f: Failure) -> APIError:
+    if isinstance(f.error, APIError):  # the engine's own verdict: unloaded, shutting down, client not reading
+        return f.error
     log.error("generation failed", exc_info=f.error)
     return APIError(f"Generation failed ({type(f.error).__name__}: {f.error}); see the server log.",
                     code="generation_failed")
@@ -60,15 +75,17 @@ class Serving:
     def __init__(self, registry: Registry):
         self.registry = registry
 
-    def completions(self, req: CompletionRequest):
+    def completions(self, req: CompletionRequest, disconnected: Callable[[], bool] | None = None):
+        """A response dict, or an EventStream when req.stream; `disconnected` tells whether the client of a
+        non-streamed request hung up, so its sequences stop (vLLM's is_disconnected)."""
         model = self.registry.get(req.model)
         prompts = [self._encode(model.tokenizer, p, "prompt") for p in req.prompts]
-        return self._run(model, req, prompts, "cmpl", chat=False)
+        return self._run(model, req, prompts, "cmpl", False, disconnected)
 
-    def chat(self, req: ChatRequest):
+    def chat(self, req: ChatRequest, disconnected: Callable[[], bool] | None = None):
         model = self.registry.get(req.model)
         prompt = self._encode(model.tokenizer, model.chat.render(req.messages), "messages")
-        return self._run(model, req, [prompt], "chatcmpl", chat=True, extra_stop=model.chat.stop)
+        return self._run(model, req, [prompt], "chatcmpl", True, disconnected, extra_stop=model.chat.stop)
 
     @staticmethod
     def _encode(tok: Tokenizer, prompt: str | list[int], param: str) -> list[int]:
@@ -89,7 +106,7 @@ class Serving:
         return ids
 
     def _run(self, model: ServedModel, req: GenerationRequest, prompts: list[list[int]], prefix: str,
-             chat: bool, extra_stop: tuple[str, ...] = ()):
+             chat: bool, disconnected: Callable[[], bool] | None, extra_stop: tuple[str, ...] = ()):
         n_vocab = model.tokenizer.n_vocab
         bad = [t for t in req.logit_bias if t >= n_vocab]
         if bad:
@@ -109,7 +126,7 @@ class Serving:
         if req.stream:
             return EventStream(ctx.frames(request), request)
         try:
-            return ctx.collect(request)
+            return ctx.collect(request, disconnected)
         finally:
             request.close()
 
@@ -156,8 +173,15 @@ class _Context:
     def _usage(self) -> dict:
         return r.usage(self.prompt_tokens, sum(s.n_tokens for s in self.states))
 
-    def collect(self, request: Request) -> dict:
-        for out in request.outputs():
+    def collect(self, request: Request, disconnected: Callable[[], bool] | None = None) -> dict:
+        next_check = time.monotonic() + HANGUP_POLL_S
+        for out in request.outputs(keepalive=HANGUP_POLL_S if disconnected else None):
+            if disconnected is not None and time.monotonic() >= next_check:
+                if disconnected():
+                    raise ClientDisconnected("The client closed the connection.", code="client_closed_request")
+                next_check = time.monotonic() + HANGUP_POLL_S
+            if out is None:
+                continue
             if isinstance(out, Failure):
                 raise _engine_error(out)
             self._advance(out)

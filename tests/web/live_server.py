@@ -29,6 +29,7 @@ class Server:
     """A server process in its own session, so stopping it stops its workers too."""
 
     def __init__(self, kind: str, model_dir: Path, log_dir: Path, **env):
+        """`env` adds to or overrides the server's environment; a value of None removes the variable."""
         self.kind = kind
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -37,6 +38,7 @@ class Server:
                    "MODEL_DIR": str(model_dir), "MODEL_CHECKPOINT": str(model_dir / TINY),
                    "MY_API_KEY": ",".join(KEYS), "DEVICE": "cpu", "MAX_REQUEST_BYTES": str(64 * 1024),
                    **{k: str(v) for k, v in env.items()}}
+        environ = {k: v for k, v in environ.items() if v != "None"}  # env NAME=None: leave NAME unset
         bindir = Path(sys.executable).parent
         cmd = ([str(bindir / "gunicorn"), "-c", "gunicorn_config.py", "web.app:app"] if kind == "gunicorn"
                else [sys.executable, "-m", "web.app"])
