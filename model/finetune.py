@@ -167,13 +167,21 @@ def dpo_loss(policy: torch.Tensor, ref: torch.Tensor, beta: float) -> tuple[torc
     return -F.logsigmoid(margin).mean(), margin.mean().detach(), (margin > 0).float().mean()
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
 class _StopFlag:
-    """SIGTERM (the server's stop) and Ctrl+C end the run after the current step, with a checkpoint."""
+    """SIGTERM (the server's stop) and Ctrl+C end the run after the current step, with a checkpoint.
+
+    A server starts this process with these signals blocked (web/annotate_jobs.py), so a stop that comes while
+    torch is still importing waits, pending, until the handler is in place: unblocking delivers it here.
+    """
 
     def __init__(self) -> None:
         self.signal: int | None = None
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             signal.signal(sig, self._set)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     def _set(self, signum, frame) -> None:
         self.signal = signum

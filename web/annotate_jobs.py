@@ -22,15 +22,26 @@ import subprocess
 import sys
 import threading
 import time
+import unicodedata
 from pathlib import Path
+
+from model.finetune import STOP_SIGNALS
 
 REPO = Path(__file__).resolve().parent.parent
 STOP_GRACE_S = 60.0  # a step of a big model on a busy GPU plus a checkpoint write
+# a job's folder name in MODEL_DIR (and its files in DATA_DIR/train/ add ".data.jsonl"): below NAME_MAX (255 bytes)
+MAX_FOLDER_BYTES = 240
 PROGRESS = re.compile(r"^step (\d+)/(\d+) \| loss ([-\d.naif]+)(?: \| margin ([-+\d.naif]+))?")
 
 
 class JobConflict(Exception):
     """A job runs already (or another worker is starting one)."""
+
+
+def folder_name(name: str) -> str:
+    """A model name as a folder name: letters and digits of any script, '.', '_' and '-' are kept (NFC, so an 'é'
+    typed on macOS is one letter); every other run of characters becomes '-'. Empty when nothing is left."""
+    return re.sub(r"[^\w.-]+", "-", unicodedata.normalize("NFC", name)).strip("-.")
 
 
 def _now() -> str:
@@ -137,8 +148,14 @@ class Trainer:
                 cmd += ["--lr", str(lr)]
             env = {**os.environ, "PYTHONUNBUFFERED": "1",
                    "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-            proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            # the child inherits a blocked SIGTERM: a stop sent before model.finetune installs its handler stays
+            # pending until it does (then the job saves and exits), instead of killing it with nothing saved
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+            try:
+                proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             self._procs[job_id] = proc
             self._write_state({"id": job_id, "status": "running", "pid": proc.pid, "method": method,
                                "base_model": base_model, "model": job_id, "out": str(out), "device": device,
@@ -149,7 +166,10 @@ class Trainer:
         return self.status()
 
     def _new_id(self, stem: str, exact: bool) -> str:
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.") or "model"
+        # an exact name (the user's) was checked by the request's schema, annotate_schemas.TrainStartBody
+        stem = folder_name(stem)
+        if not exact:  # the base model's name: cut to leave room for the time and a counter
+            stem = folder_name(stem.encode()[:MAX_FOLDER_BYTES - 30].decode(errors="ignore")) or "model"
         job_id = stem if exact else f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
         if exact and ((self.model_dir / job_id).exists() or (self.model_dir / f"{job_id}.pt").exists()):
             raise FileExistsError(job_id)  # a name the user chose is theirs: never renamed behind their back
@@ -162,7 +182,7 @@ class Trainer:
     def _follow(self, job_id: str, proc: subprocess.Popen, out: Path) -> None:
         """Timestamp the child's lines into its log; record how it ended."""
         stopped = False
-        with open(self.dir / f"{job_id}.log.jsonl", "a", encoding="utf-8") as log:
+        with proc.stdout, open(self.dir / f"{job_id}.log.jsonl", "a", encoding="utf-8") as log:  # pipe closed too
             for raw in proc.stdout:
                 line = raw.decode("utf-8", errors="replace").rstrip()
                 stopped |= line.startswith("# stopped")

@@ -3,6 +3,7 @@ export, train on CPU, serve the result; the training log over the WebSocket; sto
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import httpx
@@ -50,14 +51,14 @@ def test_auth_and_errors_use_the_envelope(live, api):
     assert r.status_code == 401 and r.json()["status"] == "error" and r.json()["detail"]
     assert ok(api.get("/api/model/status"))["model_loaded"] is False
     r = api.post("/api/generate", json={"message": "Hi"})
-    assert r.status_code == 400 and "load" in r.json()["message"]
+    assert r.status_code == 409 and "load" in r.json()["message"]  # a valid request; the state is not there yet
     r = api.post("/api/model/load", json={"model": "nope.pt"})
     assert r.status_code == 404 and r.json()["status"] == "error"
     r = api.post("/api/model/load", json={"num_responses": 11})
     assert r.status_code == 400 and "num_responses" in r.json()["message"]
     r = api.post("/api/dataset/add", json={"mode": "single", "human_input": "x", "chosen": "y"})
     assert r.status_code == 400 and "rejected" in r.json()["message"]
-    assert api.post("/api/train/start", json={"steps": 2}).status_code == 400  # nothing to train on yet
+    assert api.post("/api/train/start", json={"steps": 2}).status_code == 409  # nothing to train on yet
 
 
 def test_load_generate_add_train_and_serve(live, api):
@@ -154,6 +155,17 @@ def test_websocket_log_and_stop_keeps_the_checkpoint(live, api):
     assert e.value.status_code == 401
 
 
+def test_stop_right_after_start_still_saves(live, api):
+    # the stop arrives while model.finetune is still importing torch, before its handler exists
+    if ok(api.get("/api/dataset/stats"))["preference"]["count"] == 0:
+        ok(api.post("/api/dataset/add", json={"mode": "single", "human_input": "a", "chosen": "b", "rejected": "c"}))
+    ok(api.post("/api/train/start", json={"method": "sft", "steps": 5000, "batch_size": 2, "name": "stopped-at-once"}))
+    ok(api.post("/api/train/stop"))
+    st = wait_for(api, "stopped")
+    assert any(e["message"].startswith("# stopped by SIGTERM at step 0") for e in st["recent_logs"]), st
+    assert "stopped-at-once" in [m["id"] for m in api.get("/v1/models").json()["data"]]
+
+
 def test_thinking_markers_of_a_transcript_format():
     from web.annotate_text import generation_prompt, split_thinking, to_text
     from web.chat_format import ChatFormat
@@ -171,3 +183,98 @@ def test_thinking_markers_of_a_transcript_format():
     rec = {"human_input": "Hi", "chosen": "Welcome!", "chosen_thinking": "a guest", "rejected": "Go.", "context": []}
     assert to_text(rec, fmt) == {"prompt": "User: Hi\nAssistant:", "chosen": "<think>a guest</think> Welcome!\n",
                                  "rejected": "<think></think> Go.\n"}  # as the generation prompts put it
+
+
+# --- in-process (the Flask test client) ---------------------------------------------------------------------
+
+@pytest.fixture
+def flask_client(make_app):
+    return make_app().test_client()
+
+
+def envelope_error(r, status: int) -> dict:
+    assert r.status_code == status, (r.status_code, r.get_data(as_text=True)[:300])
+    body = r.get_json()
+    assert body["status"] == "error" and body["data"] is None and body["detail"] == body["message"], body
+    return body
+
+
+def test_a_poisoned_load_stores_nothing(flask_client):
+    """Validate, then apply: a body that fails (here a lone surrogate, which sqlite and JSON cannot encode) leaves
+    the settings as they were, so status and dataset/add keep working."""
+    bad = flask_client.post("/api/model/load", headers=AUTH, data='{"num_responses": 3, "system_prompt": "\\ud800"}',
+                      content_type="application/json")
+    assert "system_prompt" in envelope_error(bad, 400)["message"]
+    status = flask_client.get("/api/model/status", headers=AUTH)
+    assert status.status_code == 200 and status.get_json()["data"]["model_loaded"] is False
+    added = flask_client.post("/api/dataset/add", headers=AUTH, json={"human_input": "q", "chosen": "a", "rejected": "b"})
+    assert added.status_code == 200, added.get_data(as_text=True)
+    for field in ("human_input", "chosen", "rejected", "chosen_thinking", "system_prompt"):
+        body = {"human_input": "q", "chosen": "a", "rejected": "b", field: "x"}
+        text = json.dumps(body).replace('"x"', '"\\udfff"')
+        envelope_error(flask_client.post("/api/dataset/add", headers=AUTH, data=text, content_type="application/json"),
+                       400)
+    assert flask_client.get("/api/dataset/stats", headers=AUTH).get_json()["data"]["preference"]["count"] == 1
+    # a valid load after the bad one applies, and only it
+    ok_load = flask_client.post("/api/model/load", headers=AUTH, json={"num_responses": 3, "system_prompt": "Be kind."})
+    assert ok_load.status_code == 200 and ok_load.get_json()["data"]["config"]["num_responses"] == 3
+    assert flask_client.post("/api/model/load", headers=AUTH, json={"num_responses": 2, "top_p": 7}).status_code == 400
+    config = flask_client.get("/api/model/status", headers=AUTH).get_json()["data"]["config"]
+    assert (config["num_responses"], config["top_p"], config["system_prompt"]) == (3, 0.9, "Be kind.")
+
+
+def test_every_api_error_is_in_the_envelope(flask_client, make_app, monkeypatch):
+    assert "not found" in envelope_error(flask_client.get("/api/nope", headers=AUTH), 404)["message"].lower()
+    envelope_error(flask_client.get("/api/model/load", headers=AUTH), 405)
+    small = make_app(max_request_bytes=1024).test_client()
+    envelope_error(small.post("/api/dataset/add", headers=AUTH, json={"human_input": "x" * 2000, "chosen": "a"}),
+                   413)
+    envelope_error(flask_client.post("/api/dataset/add", headers=AUTH, data="{", content_type="application/json"), 400)
+    envelope_error(flask_client.get("/ws/train/logs", headers=AUTH), 400)  # a WebSocket route, asked without upgrade
+    from web import annotate_store
+    monkeypatch.setattr(annotate_store.Store, "counts", lambda self: {}["bug"])
+    assert "KeyError" in envelope_error(flask_client.get("/api/dataset/stats", headers=AUTH), 500)["message"]
+    # and the other routes keep OpenAI's shape
+    assert flask_client.get("/v1/nope", headers=AUTH).get_json()["error"]["code"] == "not_found"
+
+
+def test_dataset_routes_show_the_file_name_only(flask_client):
+    d = flask_client.post("/api/dataset/add", headers=AUTH, json={"human_input": "q", "chosen": "a", "rejected": "b"})
+    assert d.get_json()["data"]["file"] == "annotate.sqlite3"
+    stats = flask_client.get("/api/dataset/stats", headers=AUTH).get_json()["data"]
+    assert {v["file"] for v in stats.values()} == {"annotate.sqlite3"}
+
+
+def test_required_fields_and_modes(flask_client):
+    r = flask_client.post("/api/dataset/add", headers=AUTH, json={"human_input": "q", "chosen": "a"})
+    assert "rejected" in envelope_error(r, 400)["message"]  # single mode
+    r = flask_client.post("/api/dataset/add", headers=AUTH, json={"mode": "multi", "human_input": "q", "chosen": "a"})
+    assert r.status_code == 200 and r.get_json()["data"]["dataset"] == "roleplay"
+    r = flask_client.post("/api/dataset/add", headers=AUTH, json={"human_input": "  ", "chosen": "a", "rejected": "b"})
+    assert "'human_input' must not be blank" in envelope_error(r, 400)["message"]
+    r = flask_client.post("/api/generate", headers=AUTH, json={"message": "x", "context": [{"role": "system",
+                                                                                      "content": "x"}]})
+    assert "'context[0].role'" in envelope_error(r, 400)["message"]  # validated before the state is looked at
+    assert "'steps'" in envelope_error(flask_client.post("/api/train/start", headers=AUTH, json={"steps": 0}), 400)[
+        "message"]
+
+
+@pytest.mark.parametrize("name,folder", [("éè", "éè"), ("e\u0301te\u0301", "été"), ("mon modèle", "mon-modèle"),
+                                         ("模型-v2", "模型-v2")])
+def test_a_training_name_keeps_its_letters(flask_client, monkeypatch, name, folder):
+    """A user's name for the new model keeps its letters, of any script (it used to become "model")."""
+    from web import annotate_jobs
+    real_popen = annotate_jobs.subprocess.Popen
+    monkeypatch.setattr(annotate_jobs.subprocess, "Popen",  # no real training: a child that exits at once
+                        lambda cmd, **kw: real_popen([sys.executable, "-c", "pass"], **kw))
+    flask_client.post("/api/dataset/add", headers=AUTH, json={"human_input": "q", "chosen": "a", "rejected": "b"})
+    r = flask_client.post("/api/train/start", headers=AUTH, json={"name": name, "steps": 1})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert r.get_json()["data"]["model"] == folder
+
+
+@pytest.mark.parametrize("name", ["!!!", "..", "-", "é" * 101, "模" * 70])
+def test_a_training_name_that_cannot_be_a_folder_is_refused(flask_client, name):
+    flask_client.post("/api/dataset/add", headers=AUTH, json={"human_input": "q", "chosen": "a", "rejected": "b"})
+    r = flask_client.post("/api/train/start", headers=AUTH, json={"name": name, "steps": 1})
+    assert "'name'" in envelope_error(r, 400)["message"]
