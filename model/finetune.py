@@ -173,7 +173,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 class _StopFlag:
     """SIGTERM (the server's stop) and Ctrl+C end the run after the current step, with a checkpoint.
 
-    A server starts this process with these signals blocked (web/annotate_jobs.py), so a stop that comes while
+    A server starts this process with these signals blocked (web/annotate/jobs.py), so a stop that comes while
     torch is still importing waits, pending, until the handler is in place: unblocking delivers it here.
     """
 

@@ -15,11 +15,14 @@ from pathlib import Path
 from flask import Flask
 from flask_cors import CORS
 
-from . import annotate_api, api_openai, errors, health, metrics, ops, playground, request_id
+from engine import THREADS, Registry
+
+from . import annotate, errors, metrics, ops, playground, request_id, simple
+from . import openai as openai_api
 from .auth import KeyChecker
 from .config import ServerConfig
-from .registry import Registry
-from .serving import Serving
+from .gevent_host import GeventHost, under_gevent
+from .openai.serving import Serving
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent  # the playground's templates/ and static/ live here
@@ -52,7 +55,8 @@ def create_app(config: ServerConfig | Mapping | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.url_map.merge_slashes = False  # /v1/models//etc/passwd is a 404, not a redirect
 
-    registry = Registry(cfg, on_load=metrics.export_model)
+    # under gunicorn's gevent worker the engine threads wake request greenlets through the hub
+    registry = Registry(cfg, on_load=metrics.export_model, host=GeventHost() if under_gevent() else THREADS)
     metrics.export_model(registry.default_id)
     atexit.register(registry.close)  # let engine threads leave torch before the interpreter goes away
     app.extensions["nanogpt"] = Services(cfg, registry, Serving(registry), KeyChecker(cfg.api_keys))
@@ -65,11 +69,11 @@ def create_app(config: ServerConfig | Mapping | None = None) -> Flask:
     origins = [o.strip() for o in cfg.cors_origins.split(",")] if cfg.cors_origins != "*" else "*"
     CORS(app, origins=origins, allow_headers="*", expose_headers=["Retry-After"], max_age=86400,
          allow_private_network=True)
-    app.register_blueprint(api_openai.bp)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(playground.bp)
-    ops.init_app(app)  # model management, simple API, /metrics, /tokenize, /openapi.json, /docs
-    annotate_api.init_app(app)  # /api (preference annotation, fine-tuning jobs), /ws/train/logs, /annotate
+    app.register_blueprint(openai_api.bp)  # /v1
+    app.register_blueprint(simple.bp)  # /generate, /chat, /batch, /model/info
+    app.register_blueprint(playground.bp)  # the page at /
+    ops.init_app(app)  # model management, /health, /metrics, /tokenize, /openapi.json, /docs
+    annotate.init_app(app)  # /api (preference annotation, fine-tuning jobs), /ws/train/logs, /annotate
     cfg.warn_if_insecure()
     return app
 

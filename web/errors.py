@@ -1,7 +1,7 @@
 """OpenAI-shaped errors: exceptions that carry status, type, param and code, and the handlers that render them.
 
 The SDKs map the status to an exception class and retry 408/409/429/5xx, so a client mistake must never
-become a 5xx: 500 is reserved for our own bugs. This module imports no Flask at import time (protocol.py raises
+become a 5xx: 500 is reserved for our own bugs. This module imports no Flask at import time (openai/protocol.py raises
 these). Paths of another API answer their errors in its own shape: add_error_shape (the /api envelope).
 """
 from __future__ import annotations
@@ -10,6 +10,8 @@ import logging
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import WebsocketMismatch
+
+from engine import EngineError, ModelBusy, ModelNotFound, ModelNotLoadable, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,31 @@ def _from_http_exception(e: HTTPException) -> APIError:
     return err
 
 
+class Conflict(APIError):
+    status = 409
+    type = "invalid_request_error"
+
+
+def from_engine(e: EngineError) -> APIError:
+    """The engine's refusals as HTTP: an unknown model 404, an unservable one 400 (the operator's file, not the
+    client's request; a 400 is not retried by the SDKs), a busy one 409, and 503 with Retry-After for what may
+    succeed shortly."""
+    if isinstance(e, Unavailable):
+        return ServiceUnavailable(e.message, e.retry_after, e.code)
+    kind = {ModelNotFound: NotFound, ModelNotLoadable: BadRequest, ModelBusy: Conflict}.get(type(e), APIError)
+    return kind(e.message, "model" if kind is not APIError else None, e.code)
+
+
+def generation_error(error: BaseException) -> APIError:
+    """What a request whose generation the engine failed answers: the engine's own verdict (unloaded, shutting
+    down, client not reading) as it is, anything else (a bug, an out-of-memory) as a logged 500."""
+    if isinstance(error, EngineError):
+        return from_engine(error)
+    log.error("generation failed", exc_info=error)
+    return APIError(f"Generation failed ({type(error).__name__}: {error}); see the server log.",
+                    code="generation_failed")
+
+
 def response(err: APIError):
     """The (body, status, headers) triple Flask turns into a JSON response."""
     return err.body(), err.status, err.headers
@@ -102,6 +129,10 @@ def init_app(app) -> None:
     @app.errorhandler(APIError)
     def _api_error(e: APIError):
         return respond(e)
+
+    @app.errorhandler(EngineError)
+    def _engine_error(e: EngineError):
+        return respond(from_engine(e))
 
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException):

@@ -1,6 +1,6 @@
 """Prometheus metrics under vLLM's names, so its Grafana dashboards work on us, and GET /metrics.
 
-Measured on the request side (serving.py wraps each engine Request in `track`): that is where a client's
+Measured on the request side (web/openai/serving.py wraps each engine Request in `track`): that is where a client's
 latency is seen, and it keeps bookkeeping out of the engine thread's hot loop. One sequence (one choice of
 n) counts as one request, as vLLM counts the n child requests of a fan-out.
 
@@ -8,7 +8,7 @@ Several gunicorn workers: gunicorn_config.py points PROMETHEUS_MULTIPROC_DIR at 
 workers start, so every worker writes its values to files there and whichever worker answers /metrics sums
 them (running/waiting use "livesum": a dead worker's gauges are dropped by gunicorn's child_exit hook). Without
 that variable (the dev server, tests in-process) the values live in this process. No Flask here: the route is
-in ops.py, and serving.py stays free of the web framework.
+in web/ops/tokens.py, and serving stays free of the web framework.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from .engine import Failure, Output
+from engine import Failure, Output
 
 REGISTRY = CollectorRegistry()  # ours, not the global one: create_app may run many times in one process
 LABELS = ("model_name",)

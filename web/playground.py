@@ -11,9 +11,9 @@ import math
 
 from flask import Blueprint, current_app, make_response, render_template, request, url_for
 
-from . import simple_api
+from .simple import routes as simple_routes
 from .config import DEFAULT_API_KEY
-from .protocol import MAX_STOP, RANGES, GenerationRequest
+from .openai.protocol import MAX_STOP, RANGES, GenerationRequest
 
 bp = Blueprint("playground", __name__)
 
@@ -67,8 +67,8 @@ def controls(max_tokens_limit: int) -> list[dict]:
 def index():
     """The playground page; the key is entered in the page, never needed to load it."""
     if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
-        # LLaMA-Factory-style clients ask the root for JSON service info (web/simple_api.py)
-        return simple_api.service_info(), {"Vary": "Accept"}
+        # LLaMA-Factory-style clients ask the root for JSON service info (web/simple/routes.py)
+        return simple_routes.service_info(), {"Vary": "Accept"}
     cfg = current_app.extensions["nanogpt"].config
     sliders = controls(cfg.max_tokens_limit)
     page = dict(  # what static/playground.js reads from the page's JSON block

@@ -13,7 +13,7 @@ import signal
 
 from flask import Flask
 
-from .errors import ServiceUnavailable
+from engine import Unavailable
 
 log = logging.getLogger(__name__)
 CUT_BEFORE_S = 2.0  # the engines fail what is left this long before the worker's grace period ends
@@ -29,7 +29,7 @@ def drain_on_sigterm(app: Flask, grace_s: float) -> None:
 
     def cut() -> None:
         log.warning("graceful timeout near: ending the sequences still in flight")
-        registry.stop_all(ServiceUnavailable("The server is shutting down; try again.", code="shutting_down"))
+        registry.stop_all(Unavailable("The server is shutting down; try again.", "shutting_down"))
 
     def on_sigterm(signum, frame) -> None:
         if not registry.draining:

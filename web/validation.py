@@ -6,8 +6,8 @@ one conversion of pydantic's errors into BadRequest (`param` from the error's `l
 - null means "the default" on every optional field (its type includes None, so /openapi.json says so).
 - Unknown fields are ignored, as OpenAI and vLLM do.
 - Messages never echo more than a few characters of the input (`short`): a client may send a megabyte.
-The models themselves live with their routes (protocol.py, simple_api.py, ops.py, annotate_schemas.py);
-openapi_schemas.py writes /openapi.json's request schemas from them, so the document is what is validated.
+The models themselves live with their routes (openai/protocol.py, simple/routes.py, ops/tokens.py, annotate/schemas.py);
+ops/openapi_schemas.py writes /openapi.json's request schemas from them, so the document is what is validated.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from test_concurrency import Stream, _health, _wait
 
 from model.loader import load_model
 from model.kv_cache import KVCache
-from web.engine import slots_for
+from engine.engine import slots_for
 
 AUTH = {"Authorization": f"Bearer {KEYS[0]}"}
 # (prompt, max_tokens, sampling): different lengths, so sequences leave while others still run

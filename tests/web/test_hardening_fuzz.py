@@ -1,5 +1,5 @@
 """Bad input (issue 9): schemathesis against the live /openapi.json of a gunicorn server, hypothesis
-properties of web/protocol.py, and the bodies a fuzzer once turned into 500s, on every JSON POST route.
+properties of web/openai/protocol.py, and the bodies a fuzzer once turned into 500s, on every JSON POST route.
 
 Over the whole document at least MIN_REQUESTS generated requests, valid ones (by the schema) and, fewer,
 invalid ones: none gets a 5xx, every response matches the status codes, content types and schemas the document
@@ -30,7 +30,7 @@ from schemathesis.checks import (content_type_conformance, not_a_server_error, r
 from schemathesis.generation.modes import GenerationMode
 
 from live_server import KEYS
-from web import protocol
+from web.openai import protocol
 from web.errors import BadRequest
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or 80)  # valid cases at most, per operation (hypothesis stops
@@ -71,7 +71,7 @@ def check_error_shape(response, path: str) -> None:
     if response.status_code < 400:
         return
     body = response.json()
-    if path.startswith("/api/"):  # the annotation service's shape (web/annotate_api.py)
+    if path.startswith("/api/"):  # the annotation service's shape (web/annotate/)
         assert body["status"] == "error" and isinstance(body["message"], str), body
         return
     err = body["error"]
@@ -145,7 +145,7 @@ def test_schemathesis_request_count(fuzz_server):
     assert all(e["running"] == 0 and e["waiting"] == 0 for e in h["engines"].values()), h
 
 
-# --- web/protocol.py: any JSON body -> a parsed request or a BadRequest -----------------------------------
+# --- web/openai/protocol.py: any JSON body -> a parsed request or a BadRequest -----------------------------------
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8),
@@ -186,7 +186,7 @@ def test_protocol_parses_or_refuses(parse, body):
 @given(raw=st.binary(max_size=64) | st.text(max_size=64).map(str.encode))
 @settings(max_examples=200, deadline=None)
 def test_protocol_on_any_decoded_json(raw):
-    """Whatever bytes decode to (json.loads as api_openai._body does), the parsers answer a request or a 400."""
+    """Whatever bytes decode to (json.loads as request_body.read_json does), the parsers answer a request or a 400."""
     try:
         body = json.loads(raw)
     except ValueError:

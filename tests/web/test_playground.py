@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from live_server import KEYS, MEDIUM, REPO, TINY
-from web.protocol import DEFAULTS, RANGES
+from web.openai.protocol import DEFAULTS, RANGES
 
 try:
     from playwright.sync_api import expect, sync_playwright

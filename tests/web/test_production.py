@@ -134,13 +134,14 @@ def test_clients_that_stop_reading_are_ended(model_dir, tmp_path):
                 "logprobs": 20}
         rss = []
         for _ in range(2):
-            socks = [_raw_request(server, body, receive_buffer=4096) for _ in range(2)]  # and never read
+            sock = _raw_request(server, body, receive_buffer=4096)  # and never read
             time.sleep(1)
-            assert _wait_idle(server, 60) < 30  # 1,000 steps of 256 sequences would take minutes
+            _wait_idle(server, 180)  # long before 1,000 steps of 128 sequences
             rss.append(_rss_kib(_worker_pid(server)))
-            for sock in socks:
-                sock.close()
+            sock.close()
         assert rss[1] - rss[0] < 32 * 1024, f"the worker grew by {rss[1] - rss[0]} KiB in the second round"
-        assert "client_not_reading" in server.log.read_text() or "timed out" in server.log.read_text()
+        log = server.log.read_text()
+        assert "client_not_reading" in log or "timed out" in log
+        assert log.count('"POST /v1/completions HTTP/1.1" 200') == 2
     finally:
         server.stop()

@@ -1,0 +1,281 @@
+"""One model's inference engine: a real OS thread runs model.generate.Decoder, fed by a queue.
+
+Every request of the model shares the decoder's batch (continuous batching: sequences join and leave between
+steps). The forward pass therefore never runs in a request's thread or on a server's event loop; requests
+submit work, then wait on their Mailbox (mailbox.py) while the server keeps serving other requests. How the
+engine thread meets the server's concurrency (threads, or gevent's hub) is the Host it is given (host.py).
+
+Threading rule: decoder state is touched only by the engine thread. Requests talk to it through the inbox
+(submit, cancel) and it answers through each request's mailbox. Counters that /health and admission read are
+written by one side only, so no lock is needed.
+"""
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+
+from model.generate import Decoder
+from model.kv_cache import KVCache
+from model.loader import LoadedModel
+from model.sampling import SamplingParams, TokenLogprob
+
+from .errors import Unavailable
+from .host import THREADS, Host
+from .mailbox import TIMEOUT, Mailbox
+
+# outputs a request may leave unread before it is cancelled: a stream whose client stopped reading blocks on
+# its socket and stops taking them, while the engine would go on decoding for it; a reader that keeps up holds
+# one or two
+MAX_UNREAD = 1024
+
+
+@dataclass(frozen=True)
+class Output:
+    """What one decoding step produced for one choice of a request."""
+
+    choice: int
+    token: int
+    text: str
+    logprob: TokenLogprob | None
+    finish_reason: str | None  # 'stop' | 'length' when the choice is finished
+    n_tokens: int  # tokens generated so far for this choice
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The engine could not run this request; `error` is the exception, for the request side to report."""
+
+    error: BaseException
+
+
+class Request:
+    """A submitted request: one sequence per choice; iterate `outputs()` on the submitting greenlet/thread."""
+
+    def __init__(self, engine: "Engine", prompts: list[list[int]], params: list[SamplingParams]):
+        self.engine = engine
+        self.prompts = prompts
+        self.params = params
+        self.mailbox = Mailbox(engine.host)
+        self.unfinished = len(prompts)
+        self.closed = False
+
+    def outputs(self, keepalive: float | None = None):
+        """Yield Output and Failure items until every choice finished; None when `keepalive` s pass idle."""
+        while self.unfinished and not self.closed:
+            item = self.mailbox.get(keepalive)
+            if item is TIMEOUT:
+                yield None
+                continue
+            if isinstance(item, Failure):
+                self.unfinished = 0
+            elif item.finish_reason is not None:
+                self.unfinished -= 1
+            yield item
+        self.close()
+
+    def close(self) -> None:
+        """Stop listening; unfinished choices are cancelled, their slots freed before the next step."""
+        if self.closed:
+            return
+        self.closed = True
+        self.mailbox.close()
+        if self.unfinished:
+            self.engine.cancel(self)
+
+
+def slots_for(lm: LoadedModel, max_batch: int, kv_cache_mb: int | None) -> int:
+    """How many sequences the KV cache holds: MAX_BATCH, lowered to what KV_CACHE_MB pays for (at least 1)."""
+    if not kv_cache_mb:
+        return max_batch
+    per_slot = KVCache.bytes_per_slot(lm.config, lm.config.block_size, lm.dtype)
+    return max(1, min(max_batch, (kv_cache_mb << 20) // per_slot))
+
+
+class Engine:
+    def __init__(self, lm: LoadedModel, max_batch: int = 8, max_queue: int = 64, kv_cache_mb: int | None = None,
+                 prefill_tokens: int = 0, host: Host = THREADS):
+        self.lm = lm
+        self.host = host
+        self.max_batch = slots_for(lm, max_batch, kv_cache_mb)
+        self.max_queue = max_queue
+        # prompt tokens prefilled per step beyond the first prompt: running streams wait for at most this much
+        # prefill between two tokens, while a burst of new requests still joins a few at a time
+        self.prefill_tokens = prefill_tokens or (2048 if lm.device.type == "cuda" else 256)
+        self.decoder = Decoder(lm, max_batch=self.max_batch)
+        self._inbox = host.queue()
+        self._waiting: collections.deque = collections.deque()  # (request, choice) not yet in the decoder
+        self._live: dict[int, tuple[Request, int]] = {}  # Sequence.id -> (request, choice)
+        self._seqs: dict[Request, list] = {}  # request -> its sequences in the decoder
+        self.submitted = 0  # sequences: written by submit() only
+        self.retired = 0  # finished, cancelled or failed: written by the engine thread only
+        self.running = 0  # in the decoder: written by the engine thread only
+        self.stopped = False
+        self.draining = False  # the server is shutting down: running sequences finish, no new ones join
+        self._submit_lock = host.lock()  # the dev server submits from several threads
+        self._alive = host.lock()  # held by the engine thread while it runs: join() waits on it
+        self._alive.acquire()
+        host.start_thread(self._loop)
+
+    # --- request side -------------------------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        return self.submitted - self.retired
+
+    @property
+    def waiting(self) -> int:
+        return max(self.in_flight - self.running, 0)
+
+    @property
+    def idle(self) -> bool:
+        return self.in_flight == 0
+
+    def submit(self, prompts: list[list[int]], params: list[SamplingParams]) -> Request:
+        """Queue one sequence per (prompt, params); Unavailable when the queue is full (a lone request always
+        fits), the model is being unloaded or the server is shutting down."""
+        if self.stopped:
+            raise Unavailable("The model is being unloaded; try again.", "model_unloading")
+        if self.draining:
+            raise Unavailable("The server is shutting down; try again.", "shutting_down")
+        if self.in_flight and self.in_flight + len(prompts) > self.max_batch + self.max_queue:
+            raise Unavailable(f"The server is busy ({self.in_flight} sequences running or queued); try again "
+                              f"shortly.")
+        req = Request(self, prompts, params)
+        with self._submit_lock:  # the dev server submits from several threads
+            self.submitted += len(prompts)
+        self._inbox.put(("submit", req))
+        return req
+
+    def cancel(self, req: Request) -> None:
+        """Drop a request's sequences, running or queued, before the next step (any thread)."""
+        self._inbox.put(("cancel", req))
+
+    def stop(self, error: BaseException | None = None) -> None:
+        """Let the thread finish: it fails whatever is in flight with `error` (default: Unavailable, the model
+        is being unloaded) and exits."""
+        self.stopped = True
+        self._inbox.put(("stop", error or Unavailable("The model was unloaded while this request ran; try again.",
+                                                      "model_unloading")))
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the thread to exit (at shutdown: a thread killed inside torch aborts the process)."""
+        if self._alive.acquire(timeout=timeout):
+            self._alive.release()
+            return True
+        return False
+
+    # --- engine thread ------------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                try:
+                    if not self._tick():
+                        return
+                except Exception as e:  # a bug or an out-of-memory: fail what is in flight, keep serving
+                    self._fail_all(e)
+                    self.decoder = Decoder(self.lm, max_batch=self.max_batch)
+        finally:
+            self._alive.release()
+
+    def _tick(self) -> bool:
+        """Take new messages, fill free slots, decode one token for the batch; False when told to stop."""
+        # block only when there is nothing to decode; otherwise just take what arrived since the last step
+        busy = bool(self.decoder.running or self._waiting)
+        messages = [] if busy else [self._inbox.get()]
+        while not self._inbox.empty():
+            messages.append(self._inbox.get())
+        for kind, req in messages:
+            if kind == "submit":
+                self._waiting.extend((req, i) for i in range(len(req.prompts)))
+            elif kind == "cancel":
+                self._cancel(req)
+            else:  # stop: `req` is the error to fail what is in flight with
+                self._fail_all(req)
+                return False
+        self._admit()
+        if self.decoder.running:
+            for out in self.decoder.step():
+                self._deliver(out)
+        return True
+
+    def _admit(self) -> None:
+        # interleaving: one prompt always joins, more only within the prefill budget, so a burst of arrivals
+        # does not stall the streams already running (vLLM's max_num_batched_tokens, roughly); consecutive
+        # prompts of one length are prefilled together in one forward
+        budget, first = self.prefill_tokens, True
+        while self._waiting and self.decoder.free_slots:
+            group, length = [], None
+            while self._waiting and len(group) < self.decoder.free_slots:
+                req, choice = self._waiting[0]
+                if req.closed:
+                    self._waiting.popleft()
+                    self.retired += 1
+                    continue
+                n = self.decoder.prompt_length(req.prompts[choice])
+                if (length is not None and n != length) or (not first and n > budget):
+                    break
+                self._waiting.popleft()
+                group.append((req, choice))
+                budget, first, length = budget - n, False, n
+            if not group:
+                return
+            try:
+                outs = self.decoder.add_many([(req.prompts[c], req.params[c]) for req, c in group])
+            except Exception as e:
+                # add_many() may have taken slots before failing: give back any sequence we do not know
+                for seq in list(self.decoder.running):
+                    if seq.id not in self._live:
+                        self.decoder.cancel(seq)
+                self.retired += len(group)
+                for req in dict.fromkeys(req for req, _ in group):
+                    self._cancel(req)
+                    req.mailbox.put(Failure(e))
+                continue
+            for (req, choice), out in zip(group, outs):
+                self._live[out.seq.id] = (req, choice)
+                self._seqs.setdefault(req, []).append(out.seq)
+            for out in outs:
+                self._deliver(out)
+
+    def _deliver(self, out) -> None:
+        entry = self._live.get(out.seq.id)
+        if entry is None:  # its request was cancelled earlier in this step
+            return
+        req, choice = entry
+        unread = req.mailbox.put(Output(choice, out.token, out.text, out.logprob, out.finish_reason,
+                                        len(out.seq.tokens)))
+        if unread > MAX_UNREAD and out.finish_reason is None:
+            self._cancel(req)
+            req.mailbox.put(Failure(Unavailable(f"The client read none of the last {MAX_UNREAD} tokens; the "
+                                                f"request was ended.", "client_not_reading")))
+            return
+        if out.finish_reason is not None:
+            del self._live[out.seq.id]
+            self.retired += 1
+            seqs = self._seqs[req]
+            seqs.remove(out.seq)
+            if not seqs:
+                del self._seqs[req]
+        self.running = len(self.decoder.running)
+
+    def _cancel(self, req: Request) -> None:
+        for seq in self._seqs.pop(req, []):
+            self.decoder.cancel(seq)
+            self._live.pop(seq.id, None)
+            self.retired += 1
+        before = len(self._waiting)
+        self._waiting = collections.deque(w for w in self._waiting if w[0] is not req)
+        self.retired += before - len(self._waiting)
+        self.running = len(self.decoder.running)
+
+    def _fail_all(self, error: BaseException) -> None:
+        # the decoder may be broken: drop the bookkeeping without asking it to cancel anything
+        reqs = {r for r, _ in self._live.values()} | {r for r, _ in self._waiting}
+        self.retired += len(self._live) + len(self._waiting)
+        self._live.clear()
+        self._seqs.clear()
+        self._waiting.clear()
+        self.running = 0
+        for req in reqs:
+            req.mailbox.put(Failure(error))

@@ -1,0 +1,218 @@
+"""Serving: a validated request -> prompts for the engine -> an OpenAI response dict or an SSE frame stream.
+
+Knows nothing of Flask (vLLM's serving/router split); the blueprint only picks JSON or a streamed body.
+Validation that needs the model (token ids, logit_bias ids, the tokenizer's alphabet) happens here, before
+anything is submitted, so every such error is a 4xx and never a mid-stream error frame.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from model.tokenizer import Tokenizer, TokenizerError
+
+from engine import Failure, Output, Registry, Request, ServedModel
+
+from .. import metrics, sse
+from ..errors import APIError, BadRequest, generation_error
+from . import responses as r
+from .protocol import ChatRequest, CompletionRequest, GenerationRequest
+
+log = logging.getLogger(__name__)
+KEEPALIVE_S = 15.0  # a comment frame while queued: proxies keep the stream, and a dead client is noticed
+HANGUP_POLL_S = 0.25  # how often a non-streamed request looks whether its client is still there
+
+
+@dataclass
+class _ChoiceState:
+    text: str = ""
+    started: bool = False  # chat: leading whitespace of the answer is dropped until the first visible text
+    finish_reason: str | None = None
+    n_tokens: int = 0
+    tokens: list[r.TokenInfo] | None = field(default=None)
+
+
+class ClientDisconnected(APIError):
+    """The client hung up before its answer was ready (nginx's 499); nobody reads this response."""
+
+    status = 499
+    type = "invalid_request_error"
+
+
+class EventStream:
+    """An SSE body for the WSGI server; close() (finished, or the client hung up) cancels what is left."""
+
+    def __init__(self, frames, request: Request):
+        self._frames = frames
+        self._request = request
+        self.on_close: Callable[[], None] | None = None  # the web layer's, e.g. to lift a write timeout
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        return next(self._frames)
+
+    def close(self) -> None:
+        self._frames.close()
+        self._request.close()
+        if self.on_close is not None:
+            self.on_close()
+
+
+class Serving:
+    def __init__(self, registry: Registry):
+        self.registry = registry
+
+    def completions(self, req: CompletionRequest, disconnected: Callable[[], bool] | None = None):
+        """A response dict, or an EventStream when req.stream; `disconnected` tells whether the client of a
+        non-streamed request hung up, so its sequences stop (vLLM's is_disconnected)."""
+        model = self.registry.get(req.model)
+        prompts = [self._encode(model.tokenizer, p, "prompt") for p in req.prompts]
+        return self._run(model, req, prompts, "cmpl", False, disconnected)
+
+    def chat(self, req: ChatRequest, disconnected: Callable[[], bool] | None = None):
+        model = self.registry.get(req.model)
+        prompt = self._encode(model.tokenizer, model.chat.render(req.messages), "messages")
+        return self._run(model, req, [prompt], "chatcmpl", True, disconnected, extra_stop=model.chat.stop)
+
+    @staticmethod
+    def _encode(tok: Tokenizer, prompt: str | list[int], param: str) -> list[int]:
+        if isinstance(prompt, list):
+            bad = [t for t in prompt if not 0 <= t < tok.n_vocab]
+            if bad:
+                raise BadRequest(f"Token ids must be in [0, {tok.n_vocab}); got {bad[:5]}.", param, "invalid_value")
+            return prompt
+        try:
+            ids = tok.encode(prompt)
+        except TokenizerError as e:
+            raise BadRequest(f"The model's tokenizer cannot encode the {param}: {e}", param,
+                             "invalid_value") from None
+        if not ids:
+            if tok.eot_id is None:
+                raise BadRequest(f"The {param} is empty.", param, "invalid_value")
+            ids = [tok.eot_id]  # start from the document separator, as GPT-2 samples unconditionally
+        return ids
+
+    def _run(self, model: ServedModel, req: GenerationRequest, prompts: list[list[int]], prefix: str,
+             chat: bool, disconnected: Callable[[], bool] | None, extra_stop: tuple[str, ...] = ()):
+        n_vocab = model.tokenizer.n_vocab
+        bad = [t for t in req.logit_bias if t >= n_vocab]
+        if bad:
+            raise BadRequest(f"logit_bias token ids must be below {n_vocab}; got {bad[:5]}.", "logit_bias",
+                             "invalid_value")
+        limit = self.registry.config.max_prompt_tokens
+        if any(len(p) > limit for p in prompts):
+            raise BadRequest(f"The prompt is {max(len(p) for p in prompts)} tokens long; the limit is {limit} "
+                             f"(MAX_PROMPT_TOKENS).", "messages" if chat else "prompt", "prompt_too_long")
+        # choice i*n + j is the j-th candidate for prompt i, as OpenAI numbers them
+        seq_prompts = [p for p in prompts for _ in range(req.n)]
+        params = [req.sampling_params(j, extra_stop) for _ in prompts for j in range(req.n)]
+        prompt_tokens = sum(len(p) for p in prompts)
+        # metrics.track observes the request on its way through (vLLM's metric names; web/metrics.py)
+        request = metrics.track(model.engine.submit(seq_prompts, params), model.id, prompt_tokens)
+        ctx = _Context(model, req, r.new_id(prefix), r.now(), prompt_tokens, chat)
+        if req.stream:
+            return EventStream(ctx.frames(request), request)
+        try:
+            return ctx.collect(request, disconnected)
+        finally:
+            request.close()
+
+
+class _Context:
+    """One response being built: its id, timestamp and the state of each choice."""
+
+    def __init__(self, model: ServedModel, req: GenerationRequest, rid: str, created: int, prompt_tokens: int,
+                 chat: bool):
+        self.model, self.req, self.rid, self.created = model, req, rid, created
+        self.prompt_tokens = prompt_tokens
+        self.chat = chat
+        n_choices = req.n * (len(req.prompts) if isinstance(req, CompletionRequest) else 1)
+        self.states = [_ChoiceState(tokens=[] if req.logprobs is not None else None) for _ in range(n_choices)]
+
+    def _token_info(self, out: Output) -> list[r.TokenInfo] | None:
+        if out.logprob is None:
+            return None
+        tok = self.model.tokenizer
+
+        def piece(t: int) -> tuple[str, list[int]]:
+            b = tok.token_bytes(t)
+            return b.decode("utf-8", errors="replace"), list(b)
+
+        text, raw = piece(out.logprob.token)
+        top = [(*piece(t), lp) for t, lp in out.logprob.top if t < tok.n_vocab]
+        return [r.TokenInfo(text, raw, out.logprob.logprob, top)]
+
+    def _advance(self, out: Output) -> tuple[str, list[r.TokenInfo] | None]:
+        """Record one output; return the text delta to show and its logprobs."""
+        st = self.states[out.choice]
+        text = out.text
+        if self.chat and not st.started:
+            text = text.lstrip()
+            st.started = bool(text)
+        st.text += text
+        st.n_tokens = out.n_tokens
+        st.finish_reason = out.finish_reason
+        info = self._token_info(out)
+        if info is not None:
+            st.tokens.extend(info)
+        return text, info
+
+    def _usage(self) -> dict:
+        return r.usage(self.prompt_tokens, sum(s.n_tokens for s in self.states))
+
+    def collect(self, request: Request, disconnected: Callable[[], bool] | None = None) -> dict:
+        next_check = time.monotonic() + HANGUP_POLL_S
+        for out in request.outputs(keepalive=HANGUP_POLL_S if disconnected else None):
+            if disconnected is not None and time.monotonic() >= next_check:
+                if disconnected():
+                    raise ClientDisconnected("The client closed the connection.", code="client_closed_request")
+                next_check = time.monotonic() + HANGUP_POLL_S
+            if out is None:
+                continue
+            if isinstance(out, Failure):
+                raise generation_error(out.error)
+            self._advance(out)
+        choices = [r.Choice(i, s.text, s.finish_reason, s.tokens) for i, s in enumerate(self.states)]
+        build = r.chat_completion if self.chat else r.completion
+        return build(self.rid, self.created, self.model.id, choices, self._usage())
+
+    def frames(self, request: Request):
+        """The SSE frames: per choice a role chunk (chat), deltas, a finish chunk; then usage and [DONE]."""
+        rid, created, mid = self.rid, self.created, self.model.id
+        seen = set()
+        try:
+            for out in request.outputs(keepalive=KEEPALIVE_S):
+                if out is None:
+                    yield sse.KEEPALIVE
+                    continue
+                if isinstance(out, Failure):
+                    yield sse.frame(generation_error(out.error).body())
+                    break
+                i = out.choice
+                offset = len(self.states[i].text)
+                text, info = self._advance(out)
+                if self.chat and i not in seen:  # vLLM: the role chunk comes with the first engine output
+                    seen.add(i)
+                    yield sse.frame(r.chat_chunk(rid, created, mid, i, {"role": "assistant", "content": ""}))
+                if text or info:
+                    yield sse.frame(r.chat_chunk(rid, created, mid, i, {"content": text}, info) if self.chat
+                                    else r.completion_chunk(rid, created, mid, i, text, info, offset=offset))
+                if out.finish_reason is not None:
+                    yield sse.frame(r.chat_chunk(rid, created, mid, i, {}, finish_reason=out.finish_reason)
+                                    if self.chat else
+                                    r.completion_chunk(rid, created, mid, i, "", finish_reason=out.finish_reason))
+            else:
+                if self.req.include_usage:
+                    obj = "chat.completion.chunk" if self.chat else "text_completion"
+                    yield sse.frame(r.usage_chunk(rid, created, mid, obj, self._usage()))
+        except GeneratorExit:
+            raise  # the client hung up: EventStream.close cancels the request
+        except Exception as e:  # a bug while formatting: the status is sent already, so report it in-band
+            log.exception("stream failed")
+            yield sse.frame(APIError(f"Internal error while streaming ({type(e).__name__}).",
+                                     code="internal_error").body())
+        yield sse.DONE
