@@ -85,3 +85,23 @@ def test_without_a_compiler_it_logs_once_and_declines(monkeypatch, tmp_path, cap
     monkeypatch.setenv("CC", "cc")
     monkeypatch.setenv("CPU_KERNEL", "0")
     assert cpu_kernel.library.__wrapped__() is None
+
+
+@needs_kernel
+@pytest.mark.parametrize("hub_keys", [False, True])
+def test_a_hugging_face_checkpoint_decodes_through_the_kernel(tmp_path, monkeypatch, hub_keys):
+    # its Conv1D weights arrive transposed; were they left as views, every product would bypass the kernel
+    from checkpoints import write_hf
+    from model.loader import load_model
+
+    lm = load_model(write_hf(tmp_path / "hf", tiny_model(5), hub_keys=hub_keys), device="cpu")
+    real, served = cpu_kernel.linear, []
+
+    def counted(*args, **kwargs):
+        y = real(*args, **kwargs)
+        served.append(y is not None)
+        return y
+
+    monkeypatch.setattr(cpu_kernel, "linear", counted)
+    generate(lm, [TOK.encode("Once upon a time")], SamplingParams(max_tokens=4, temperature=0))
+    assert served and all(served)  # every product of every decode step (4 per block and the head)
