@@ -19,6 +19,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -202,7 +203,7 @@ class Registry:
         engine = served.engine
         engine.stop()
         # the thread finishes its step and drops the decoder (KV cache) before its memory can be returned
-        if not self.host.run_blocking(lambda: engine.join(UNLOAD_JOIN_S)):
+        if not self.host.run_blocking(partial(engine.join, UNLOAD_JOIN_S)):
             log.warning("the engine of %s did not stop within %.0f s", model_id, UNLOAD_JOIN_S)
         on_cuda = engine.lm.device.type == "cuda"
         del engine, served

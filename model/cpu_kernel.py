@@ -18,7 +18,7 @@ import functools
 import hashlib
 import logging
 import os
-import posix  # noqa: the unpatched calls, see _compile
+import posix  # the calls underneath os, which gevent does not patch: see _compile
 import sys
 import tempfile
 from pathlib import Path

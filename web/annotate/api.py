@@ -21,7 +21,7 @@ from ..errors import BadRequest, Conflict
 from . import model, text
 from .common import annotation, bp, ok, read_body, services
 from .jobs import JobConflict
-from .schemas import DatasetAddBody, TrainStartBody
+from .schemas import DatasetAddBody, GenerationSettings, TrainStartBody
 from .store import DATASETS
 
 EXPORTS = {"trl": text.to_trl, "llamafactory": text.to_llamafactory}
