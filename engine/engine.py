@@ -61,16 +61,29 @@ class Request:
 
     def outputs(self, keepalive: float | None = None):
         """Yield Output and Failure items until every choice finished; None when `keepalive` s pass idle."""
+        for batch in self.batches(keepalive):
+            if batch is None:
+                yield None
+            else:
+                yield from batch
+
+    def batches(self, keepalive: float | None = None):
+        """Like outputs(), but every item waiting at each wake-up at once: a non-empty list of Output items,
+        perhaps ending in one Failure, or None when `keepalive` s pass idle. A reader that keeps up gets one
+        item per list; one that fell behind catches up in one go, never waiting for more to arrive."""
         while self.unfinished and not self.closed:
-            item = self.mailbox.get(keepalive)
-            if item is TIMEOUT:
+            items = self.mailbox.get_all(keepalive)
+            if items is TIMEOUT:
                 yield None
                 continue
-            if isinstance(item, Failure):
-                self.unfinished = 0
-            elif item.finish_reason is not None:
-                self.unfinished -= 1
-            yield item
+            for k, item in enumerate(items):
+                if isinstance(item, Failure):  # the engine dropped the request: nothing can follow it
+                    self.unfinished = 0
+                    del items[k + 1:]
+                    break
+                if item.finish_reason is not None:
+                    self.unfinished -= 1
+            yield items
         self.close()
 
     def close(self) -> None:

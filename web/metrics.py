@@ -52,48 +52,69 @@ class _Choice:
 
 
 class TrackedRequest:
-    """The engine's Request as serving.py uses it (outputs(), close()), observed on the way through."""
+    """The engine's Request as serving.py uses it (outputs(), batches(), close()), observed on the way through.
+
+    Times are taken when the request side reads the outputs, which is what its client sees. Outputs read in one
+    batch arrived together: a choice's k tokens of one batch share the gap since its previous token (k ITL
+    samples of gap/k), so token counts, the number of ITL samples and their sum stay exact."""
 
     def __init__(self, request, model_id: str, prompt_tokens: int):
         self._request = request
-        self._model = model_id
         self._start = time.monotonic()
         self._choices = [_Choice() for _ in request.prompts]
         self._closed = False
+        # the labelled children, looked up once: labels() takes a lock and a dict lookup on every call
+        self._running, self._waiting = RUNNING.labels(model_id), WAITING.labels(model_id)
+        self._ttft, self._itl, self._e2e = TTFT.labels(model_id), ITL.labels(model_id), E2E.labels(model_id)
+        self._generated = GENERATION_TOKENS.labels(model_id)
+        self._model = model_id
         PROMPT_TOKENS.labels(model_id).inc(prompt_tokens)
-        WAITING.labels(model_id).inc(len(self._choices))
+        self._waiting.inc(len(self._choices))
 
     def outputs(self, keepalive: float | None = None):
+        for batch in self.batches(keepalive):
+            if batch is None:
+                yield None
+            else:
+                yield from batch
+
+    def batches(self, keepalive: float | None = None):
         try:
-            for out in self._request.outputs(keepalive):
-                if isinstance(out, Output):
-                    self._observe(out)
-                elif isinstance(out, Failure):
-                    self._finish_all()
-                yield out
+            for batch in self._request.batches(keepalive):
+                if batch is not None:
+                    self._observe(batch)
+                yield batch
         finally:
             self._finish_all()
 
-    def _observe(self, out: Output) -> None:
+    def _observe(self, batch: list) -> None:
         now = time.monotonic()
+        # per choice, its last output of the batch: its n_tokens counts every token before it
+        latest = {out.choice: out for out in batch if isinstance(out, Output)}
+        for out in latest.values():
+            self._observe_choice(out, now)
+        if isinstance(batch[-1], Failure):  # only ever last: the outputs before it are counted first
+            self._finish_all()
+
+    def _observe_choice(self, out: Output, now: float) -> None:
         c = self._choices[out.choice]
         new = out.n_tokens - c.n_tokens
         if c.last is None:  # its first token: it left the queue for a decoder slot
-            WAITING.labels(self._model).dec()
-            RUNNING.labels(self._model).inc()
-            TTFT.labels(self._model).observe(now - self._start)
-            new -= 1
-        elif new > 0:
-            # one output normally carries one token; if it ever carries more, spread the gap over them
+            self._waiting.dec()
+            self._running.inc()
+            self._ttft.observe(now - self._start)
+            c.last, new = now, new - 1
+        if new > 0:  # tokens that arrived together share the gap since the previous one
+            gap = (now - c.last) / new
             for _ in range(new):
-                ITL.labels(self._model).observe((now - c.last) / new)
+                self._itl.observe(gap)
         c.last, c.n_tokens = now, out.n_tokens
         if out.finish_reason is not None:
             c.done = True
-            RUNNING.labels(self._model).dec()
-            E2E.labels(self._model).observe(now - self._start)
+            self._running.dec()
+            self._e2e.observe(now - self._start)
             SUCCESS.labels(self._model, out.finish_reason).inc()
-            GENERATION_TOKENS.labels(self._model).inc(c.n_tokens)
+            self._generated.inc(c.n_tokens)
 
     def _finish_all(self) -> None:
         """Cancelled or failed: take what is left off the gauges (once), count the tokens it did generate."""
@@ -104,9 +125,9 @@ class TrackedRequest:
             if c.done:
                 continue
             c.done = True
-            (WAITING if c.last is None else RUNNING).labels(self._model).dec()
+            (self._waiting if c.last is None else self._running).dec()
             if c.n_tokens:
-                GENERATION_TOKENS.labels(self._model).inc(c.n_tokens)
+                self._generated.inc(c.n_tokens)
 
     def close(self) -> None:
         self._finish_all()

@@ -49,14 +49,17 @@ def chat_logprobs(tokens: list[TokenInfo] | None) -> dict | None:
                         for t in tokens]}
 
 
-def completion_logprobs(tokens: list[TokenInfo] | None, offset: int = 0) -> dict | None:
-    """The legacy format; text_offset counts characters from the start of the completion (no echo)."""
+def completion_logprobs(tokens: list[TokenInfo] | None, offset: int = 0,
+                        offsets: list[int] | None = None) -> dict | None:
+    """The legacy format. text_offset counts characters from the start of the completion (no echo): `offsets`
+    when given (a stream's, one per token), else from `offset` on by the tokens' texts."""
     if tokens is None:
         return None
-    offsets = []
-    for t in tokens:
-        offsets.append(offset)
-        offset += len(t.text)
+    if offsets is None:
+        offsets = []
+        for t in tokens:
+            offsets.append(offset)
+            offset += len(t.text)
     return {"tokens": [t.text for t in tokens], "token_logprobs": [t.logprob for t in tokens],
             "top_logprobs": [{s: lp for s, _, lp in t.top} for t in tokens], "text_offset": offsets}
 
@@ -76,19 +79,36 @@ def chat_completion(rid: str, created: int, model: str, choices: list[Choice], u
             "usage": use}
 
 
+def chunk_head(rid: str, created: int, model: str, obj: str) -> dict:
+    """What every chunk of one stream repeats (sse.ChunkFrames encodes it once per stream)."""
+    return {"id": rid, "object": obj, "created": created, "model": model}
+
+
+def completion_chunk_choice(index: int, text: str, tokens: list[TokenInfo] | None = None,
+                            finish_reason: str | None = None, offsets: list[int] | None = None) -> dict:
+    """One entry of a completion chunk's `choices`; `tokens` may hold several tokens (a coalesced chunk)."""
+    return {"index": index, "text": text, "logprobs": completion_logprobs(tokens, offsets=offsets),
+            "finish_reason": finish_reason}
+
+
+def chat_chunk_choice(index: int, delta: dict, tokens: list[TokenInfo] | None = None,
+                      finish_reason: str | None = None) -> dict:
+    """One entry of a chat chunk's `choices`; `tokens` may hold several tokens (a coalesced chunk)."""
+    return {"index": index, "delta": delta, "logprobs": chat_logprobs(tokens), "finish_reason": finish_reason}
+
+
 def completion_chunk(rid: str, created: int, model: str, index: int, text: str,
                      tokens: list[TokenInfo] | None = None, finish_reason: str | None = None,
                      offset: int = 0) -> dict:
-    return {"id": rid, "object": "text_completion", "created": created, "model": model,
-            "choices": [{"index": index, "text": text, "logprobs": completion_logprobs(tokens, offset),
-                         "finish_reason": finish_reason}]}
+    logprobs = completion_logprobs(tokens, offset)
+    return {**chunk_head(rid, created, model, "text_completion"),
+            "choices": [{"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish_reason}]}
 
 
 def chat_chunk(rid: str, created: int, model: str, index: int, delta: dict,
                tokens: list[TokenInfo] | None = None, finish_reason: str | None = None) -> dict:
-    return {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": index, "delta": delta, "logprobs": chat_logprobs(tokens),
-                         "finish_reason": finish_reason}]}
+    return {**chunk_head(rid, created, model, "chat.completion.chunk"),
+            "choices": [chat_chunk_choice(index, delta, tokens, finish_reason)]}
 
 
 def usage_chunk(rid: str, created: int, model: str, obj: str, use: dict) -> dict:

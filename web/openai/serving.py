@@ -27,11 +27,13 @@ HANGUP_POLL_S = 0.25  # how often a non-streamed request looks whether its clien
 
 @dataclass
 class _ChoiceState:
-    text: str = ""
     started: bool = False  # chat: leading whitespace of the answer is dropped until the first visible text
+    chars: int = 0  # of text shown so far: a completion's text_offset
     finish_reason: str | None = None
     n_tokens: int = 0
-    tokens: list[r.TokenInfo] | None = field(default=None)
+    # what a non-streamed answer collects (a stream sends its deltas and keeps nothing)
+    pieces: list[str] = field(default_factory=list)
+    tokens: list[r.TokenInfo] = field(default_factory=list)
 
 
 class ClientDisconnected(APIError):
@@ -130,10 +132,11 @@ class _Context:
         self.model, self.req, self.rid, self.created = model, req, rid, created
         self.prompt_tokens = prompt_tokens
         self.chat = chat
+        self.logprobs = req.logprobs is not None
         n_choices = req.n * (len(req.prompts) if isinstance(req, CompletionRequest) else 1)
-        self.states = [_ChoiceState(tokens=[] if req.logprobs is not None else None) for _ in range(n_choices)]
+        self.states = [_ChoiceState() for _ in range(n_choices)]
 
-    def _token_info(self, out: Output) -> list[r.TokenInfo] | None:
+    def _token_info(self, out: Output) -> r.TokenInfo | None:
         if out.logprob is None:
             return None
         tok = self.model.tokenizer
@@ -144,71 +147,68 @@ class _Context:
 
         text, raw = piece(out.logprob.token)
         top = [(*piece(t), lp) for t, lp in out.logprob.top if t < tok.n_vocab]
-        return [r.TokenInfo(text, raw, out.logprob.logprob, top)]
+        return r.TokenInfo(text, raw, out.logprob.logprob, top)
 
-    def _advance(self, out: Output) -> tuple[str, list[r.TokenInfo] | None]:
-        """Record one output; return the text delta to show and its logprobs."""
+    def _advance(self, out: Output) -> str:
+        """Record one output; return the text delta to show."""
         st = self.states[out.choice]
         text = out.text
         if self.chat and not st.started:
             text = text.lstrip()
             st.started = bool(text)
-        st.text += text
+        st.chars += len(text)
         st.n_tokens = out.n_tokens
         st.finish_reason = out.finish_reason
-        info = self._token_info(out)
-        if info is not None:
-            st.tokens.extend(info)
-        return text, info
+        return text
 
     def _usage(self) -> dict:
         return r.usage(self.prompt_tokens, sum(s.n_tokens for s in self.states))
 
     def collect(self, request: Request, disconnected: Callable[[], bool] | None = None) -> dict:
         next_check = time.monotonic() + HANGUP_POLL_S
-        for out in request.outputs(keepalive=HANGUP_POLL_S if disconnected else None):
+        for batch in request.batches(keepalive=HANGUP_POLL_S if disconnected else None):
             if disconnected is not None and time.monotonic() >= next_check:
                 if disconnected():
                     raise ClientDisconnected("The client closed the connection.", code="client_closed_request")
                 next_check = time.monotonic() + HANGUP_POLL_S
-            if out is None:
-                continue
-            if isinstance(out, Failure):
-                raise generation_error(out.error)
-            self._advance(out)
-        choices = [r.Choice(i, s.text, s.finish_reason, s.tokens) for i, s in enumerate(self.states)]
+            for out in batch or ():
+                if isinstance(out, Failure):
+                    raise generation_error(out.error)
+                st = self.states[out.choice]
+                st.pieces.append(self._advance(out))
+                if self.logprobs and (info := self._token_info(out)) is not None:
+                    st.tokens.append(info)
+        choices = [r.Choice(i, "".join(s.pieces), s.finish_reason, s.tokens if self.logprobs else None)
+                   for i, s in enumerate(self.states)]
         build = r.chat_completion if self.chat else r.completion
         return build(self.rid, self.created, self.model.id, choices, self._usage())
 
     def frames(self, request: Request):
-        """The SSE frames: per choice a role chunk (chat), deltas, a finish chunk; then usage and [DONE]."""
-        rid, created, mid = self.rid, self.created, self.model.id
-        seen = set()
+        """The SSE frames: per choice a role chunk (chat), deltas, a finish chunk; then usage and [DONE].
+
+        Coalescing: each wake-up takes every output waiting (Request.batches), so a client that fell behind
+        (its socket write blocked while the engine went on) gets, per choice, ONE delta chunk carrying the text
+        and logprobs of all its waiting tokens, and the frames of one wake-up go out in one write. A client that
+        keeps up still gets a chunk per token: nothing ever waits for more tokens to coalesce."""
+        obj = "chat.completion.chunk" if self.chat else "text_completion"
+        chunks = sse.ChunkFrames(r.chunk_head(self.rid, self.created, self.model.id, obj))
         try:
-            for out in request.outputs(keepalive=KEEPALIVE_S):
-                if out is None:
+            for batch in request.batches(keepalive=KEEPALIVE_S):
+                if batch is None:
                     yield sse.KEEPALIVE
                     continue
-                if isinstance(out, Failure):
-                    yield sse.frame(generation_error(out.error).body())
+                failure = batch.pop() if isinstance(batch[-1], Failure) else None
+                frames = [frame for choice, outs in _by_choice(batch).items()
+                          for frame in self._choice_frames(chunks, choice, outs)]
+                if failure is not None:
+                    frames.append(sse.frame_bytes(generation_error(failure.error).body()))
+                if frames:
+                    yield b"".join(frames)
+                if failure is not None:
                     break
-                i = out.choice
-                offset = len(self.states[i].text)
-                text, info = self._advance(out)
-                if self.chat and i not in seen:  # vLLM: the role chunk comes with the first engine output
-                    seen.add(i)
-                    yield sse.frame(r.chat_chunk(rid, created, mid, i, {"role": "assistant", "content": ""}))
-                if text or info:
-                    yield sse.frame(r.chat_chunk(rid, created, mid, i, {"content": text}, info) if self.chat
-                                    else r.completion_chunk(rid, created, mid, i, text, info, offset=offset))
-                if out.finish_reason is not None:
-                    yield sse.frame(r.chat_chunk(rid, created, mid, i, {}, finish_reason=out.finish_reason)
-                                    if self.chat else
-                                    r.completion_chunk(rid, created, mid, i, "", finish_reason=out.finish_reason))
             else:
                 if self.req.include_usage:
-                    obj = "chat.completion.chunk" if self.chat else "text_completion"
-                    yield sse.frame(r.usage_chunk(rid, created, mid, obj, self._usage()))
+                    yield sse.frame_bytes(r.usage_chunk(self.rid, self.created, self.model.id, obj, self._usage()))
         except GeneratorExit:
             raise  # the client hung up: EventStream.close cancels the request
         except Exception as e:  # a bug while formatting: the status is sent already, so report it in-band
@@ -216,3 +216,35 @@ class _Context:
             yield sse.frame(APIError(f"Internal error while streaming ({type(e).__name__}).",
                                      code="internal_error").body())
         yield sse.DONE
+
+    def _choice_frames(self, chunks: sse.ChunkFrames, i: int, outs: list[Output]) -> list[bytes]:
+        """The frames of one choice's outputs of one wake-up: the role chunk if it is the choice's first
+        (chat), one chunk of their joined text and logprobs, and the finish chunk if it finished."""
+        frames = []
+        if self.chat and self.states[i].n_tokens == 0:  # vLLM: the role chunk comes with the first engine output
+            frames.append(chunks.frame(r.chat_chunk_choice(i, {"role": "assistant", "content": ""})))
+        texts, infos, offsets = [], [] if self.logprobs else None, []
+        for out in outs:
+            if infos is not None and (info := self._token_info(out)) is not None:
+                infos.append(info)
+                offsets.append(self.states[i].chars)  # its text_offset: what was shown before its output
+            texts.append(self._advance(out))
+        text = "".join(texts)
+        if text or infos:
+            frames.append(chunks.frame(r.chat_chunk_choice(i, {"content": text}, infos) if self.chat else
+                                       r.completion_chunk_choice(i, text, infos, offsets=offsets)))
+        finish_reason = outs[-1].finish_reason
+        if finish_reason is not None:
+            frames.append(chunks.frame(r.chat_chunk_choice(i, {}, finish_reason=finish_reason) if self.chat else
+                                       r.completion_chunk_choice(i, "", finish_reason=finish_reason)))
+        return frames
+
+
+def _by_choice(outs: list[Output]) -> dict[int, list[Output]]:
+    """A wake-up's outputs per choice, in the order the choices first appear (each choice's in order)."""
+    if len(outs) == 1:  # a client that keeps up: the common case
+        return {outs[0].choice: outs}
+    groups: dict[int, list[Output]] = {}
+    for out in outs:
+        groups.setdefault(out.choice, []).append(out)
+    return groups
