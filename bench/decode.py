@@ -9,6 +9,11 @@ ours is one `Decoder.step()`; transformers' is the time between two calls of a l
 generate() makes once per token, so the interval is one whole iteration of its loop (forward, cache update,
 logits processing). Decode tokens/s is B over the median step, pooled over --repeats runs after a warm-up;
 the median keeps bursts of load from other processes out of the figure. Prefill is reported apart.
+
+    python -m bench.decode --peer llama.cpp [--batch-sizes 1] [--repeats 3]
+
+also times llama.cpp at batch 1 (bench/llama_cpp.py: built once into a cache outside the repo), on GGUF files
+(f32, f16, q8_0) converted from the same random weights, alternating with ours run by run.
 """
 import argparse
 import json
@@ -127,6 +132,83 @@ def bench_batch(lm, hf, B: int, args) -> dict:
     }
 
 
+def write_checkpoint(lm, path: Path) -> None:
+    """The benchmark's weights as a nanoGPT checkpoint (fp32), for a server or an exporter to read."""
+    c = lm.config
+    args = dict(n_layer=c.n_layer, n_head=c.n_head, n_embd=c.n_embd, block_size=c.block_size, bias=c.bias,
+                vocab_size=c.vocab_size, dropout=0.0)
+    sd = {k: v.detach().to("cpu", torch.float32) for k, v in lm.model.state_dict().items()}
+    torch.save({"model": sd, "model_args": args}, path)
+
+
+# --- --peer llama.cpp: batch 1 against llama-bench on the same weights -------------------------------------------
+
+def export_same_weights(size: str, out_dir: Path) -> Path:
+    """build_models' random weights (fp32, before any --quantize) as a Hugging Face directory, via model.export_hf."""
+    from types import SimpleNamespace
+
+    from model.export_hf import export_hf
+
+    model = GPT(GPTConfig(vocab_size=N_VOCAB, block_size=1024, **SIZES[size]))
+    model.init_weights(seed=0)  # the same seed as build_models, so the same weights
+    write_checkpoint(SimpleNamespace(config=model.config, model=model), out_dir / "random.pt")
+    return export_hf(out_dir / "random.pt", out_dir / "hf")
+
+
+def agreeing_prefix(a: list[int], b: list[int]) -> int:
+    """How many tokens a and b share before their first difference."""
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
+def bench_llama_cpp(lm: LoadedModel, args) -> dict:
+    """Batch-1 decode and prefill tok/s of ours and of llama.cpp (f32, f16, q8_0), alternating run by run.
+
+    llama-bench reports tg as n_gen over the whole generation (the mean step), so ours is given as the mean
+    step too, beside its usual median; tg runs at a depth of --prompt-tokens, as our steps follow the prompt.
+    """
+    import tempfile
+
+    from bench import llama_cpp
+
+    llama_cpp.build()
+    with tempfile.TemporaryDirectory(prefix="bench-decode-llama-") as tmp:
+        ggufs = {t: llama_cpp.to_gguf(export_same_weights(args.size, Path(tmp)), t) for t in llama_cpp.OUTTYPES}
+    g = torch.Generator().manual_seed(1)
+    prompts = torch.randint(0, N_VOCAB - 1, (1, args.prompt_tokens), generator=g).tolist()
+    run_ours(lm, prompts, 4)  # warm-up
+    ours, peer = [], {t: [] for t in ggufs}
+    for _ in range(args.repeats):
+        ours.append(run_ours(lm, prompts, args.new_tokens))
+        for t, gguf in ggufs.items():
+            peer[t].append(llama_cpp.bench_decode(gguf, args.threads, args.new_tokens, args.prompt_tokens, 1))
+    steps = [t for r in ours for t in r[1]]
+    # same weights, so the same greedy text, at least at first (the two differ a little in GELU and in sums)
+    n_check = min(16, args.new_tokens)
+    ours_greedy = ours[0][2][0][:n_check]
+    agree = {t: agreeing_prefix(ours_greedy, llama_cpp.greedy_tokens(g, prompts[0], n_check, args.threads))
+             for t, g in ggufs.items()}
+    return {
+        "peer": "llama.cpp", "batch": 1, "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
+        "threads": args.threads, "llama_cpp_build": peer["f32"][0]["build"],
+        "ours_tok_s": 1 / statistics.median(steps), "ours_mean_step_tok_s": len(steps) / sum(steps),
+        "ours_prefill_tok_s": args.prompt_tokens / statistics.median(r[0] for r in ours),
+        "llama_cpp": {t: {"tg_tok_s": statistics.median(r["tg_tok_s"] for r in runs),
+                          "pp_tok_s": statistics.median(r["pp_tok_s"] for r in runs),
+                          "greedy_agree": f"{agree[t]}/{n_check}"} for t, runs in peer.items()},
+    }
+
+
+def print_llama_cpp(r: dict, quantize: str) -> None:
+    print(f"llama.cpp (build {r['llama_cpp_build']}), batch 1, threads {r['threads']}, tg at depth "
+          f"{r['prompt_tokens']}: decode tok/s (mean step), prefill tok/s of {r['prompt_tokens']} tokens")
+    print(f"  {'ours ' + ('fp32' if quantize == 'none' else quantize):<14} decode {r['ours_mean_step_tok_s']:>7.1f} "
+          f"(median step {r['ours_tok_s']:.1f})  prefill {r['ours_prefill_tok_s']:>7.1f}")
+    for t, v in r["llama_cpp"].items():
+        print(f"  {'llama.cpp ' + t:<14} decode {v['tg_tok_s']:>7.1f}  ours/llama.cpp "
+              f"{r['ours_mean_step_tok_s'] / v['tg_tok_s']:>5.2f}x    prefill {v['pp_tok_s']:>7.1f}  "
+              f"greedy agree {v['greedy_agree']}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cpu")
@@ -139,6 +221,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--json", help="write the results to this file")
     ap.add_argument("--quantize", default="none", choices=["none", "int8"],
                     help="int8: our model's weights as QUANTIZE=int8 loads them (model/quantize.py); the peer stays")
+    ap.add_argument("--peer", default="transformers", choices=["transformers", "llama.cpp"],
+                    help="llama.cpp: after the transformers table, also time llama.cpp at batch 1 (CPU only)")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -169,6 +253,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
             # (int8 weights change the numbers, so its greedy text may part from the fp32 peer's early)
             assert r["greedy_agree"] >= min(4, args.new_tokens) or args.quantize != "none", \
                 "greedy tokens of ours and transformers differ"
+    if args.peer == "llama.cpp":
+        if device.type == "cpu" and 1 in (int(b) for b in args.batch_sizes.split(",")):
+            results.append(bench_llama_cpp(lm, args))
+            print_llama_cpp(results[-1], args.quantize)
+        else:  # llama-bench here is a CPU build, and its decode is batch 1
+            print("--peer llama.cpp: skipped, it needs --device cpu and batch size 1 in --batch-sizes")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=2))

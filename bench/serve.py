@@ -12,6 +12,13 @@ computed with vLLM's definitions (shared/research/openai_compat.md §4.2). /heal
 concurrency. After each concurrency, in this process and with the server idle, the same weights decode in transformers'
 `generate` (KV cache, greedy, batch C: the peer) and in our Decoder without HTTP ("model only"), so the
 server's own overhead is the gap between the model-only and the HTTP figures.
+
+    python -m bench.serve --peer llama.cpp[:f32|f16|q8_0] [--peer transformers,llama.cpp:q8_0] ...
+
+also starts llama-server (bench/llama_cpp.py, CPU only) on a GGUF of the same weights, with --parallel = the
+largest concurrency and no prompt cache (ours has none), and at each concurrency drives it right after ours with
+the same client, prompt and lengths; each HTTP result then holds a "llama.cpp" entry with the same fields.
+Without "transformers" in --peer, the in-process transformers peer is left out.
 """
 from __future__ import annotations
 
@@ -32,7 +39,7 @@ from pathlib import Path
 import httpx
 import torch
 
-from bench.decode import build_models, run_hf, run_ours, N_VOCAB
+from bench.decode import build_models, run_hf, run_ours, write_checkpoint, N_VOCAB
 from bench.loadgen import poll_health, worker
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,14 +51,6 @@ def pct(values: list[float], p: float) -> float:
         return float("nan")
     s = sorted(values)
     return s[min(len(s) - 1, max(0, math.ceil(p / 100 * len(s)) - 1))]
-
-
-def write_checkpoint(lm, path: Path) -> None:
-    c = lm.config
-    args = dict(n_layer=c.n_layer, n_head=c.n_head, n_embd=c.n_embd, block_size=c.block_size, bias=c.bias,
-                vocab_size=c.vocab_size, dropout=0.0)
-    sd = {k: v.detach().to("cpu", torch.float32) for k, v in lm.model.state_dict().items()}
-    torch.save({"model": sd, "model_args": args}, path)
 
 
 def start_server(ckpt: Path, args, max_batch: int, log: Path) -> tuple[subprocess.Popen, str]:
@@ -83,8 +82,11 @@ def start_server(ckpt: Path, args, max_batch: int, log: Path) -> tuple[subproces
     raise RuntimeError(f"server did not start:\n{log.read_text()}")
 
 
-def run_http(url: str, model: str, prompt: list[int], args, c: int, health: bool) -> dict:
+def run_http(url: str, model: str, prompt: list[int], args, c: int, health: bool,
+             close_connections: bool = False) -> dict:
     headers = {"Authorization": f"Bearer {KEY}"}
+    if close_connections:  # --peer llama.cpp: see start_llama_server
+        headers["Connection"] = "close"
     body = {"model": model, "prompt": prompt, "max_tokens": args.output_len, "ignore_eos": True,
             "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
     bodies = [body] * (c * args.rounds)
@@ -139,6 +141,50 @@ def run_local(lm, hf, prompt: list[int], args, c: int) -> dict:
     return out
 
 
+# --- --peer llama.cpp: llama-server driven like ours ---------------------------------------------------------------
+
+def parse_peers(spec: str) -> tuple[bool, str | None]:
+    """--peer "transformers,llama.cpp:q8_0" -> (transformers in process?, llama.cpp GGUF type or None)."""
+    use_hf, llama_type = False, None
+    for peer in filter(None, spec.split(",")):
+        name, _, kind = peer.partition(":")
+        if name == "transformers" and not kind:
+            use_hf = True
+        elif name == "llama.cpp" and kind in ("", "f32", "f16", "q8_0"):
+            llama_type = kind or "f32"
+        else:
+            raise SystemExit(f"--peer {peer!r}: transformers or llama.cpp[:f32|f16|q8_0]")
+    return use_hf, llama_type
+
+
+def start_llama_server(lm, gguf_type: str, prompt: list[int], args, max_batch: int, tmp: Path):
+    """llama-server on a GGUF of lm's weights, with room for max_batch requests, checked to honour max_tokens.
+
+    It is driven with `Connection: close` (run_http's close_connections): llama-server closes the connection
+    after every streamed response without saying so (its chunk provider ends the stream by reporting a failure
+    to cpp-httplib), so a client that reuses the connection at once fails now and then with "Server disconnected
+    without sending a response". A fresh loopback connection per request is what any client gets from it anyway.
+    """
+    from bench import llama_cpp
+    from model.export_hf import export_hf
+
+    import shutil
+
+    write_checkpoint(lm, tmp / "llama-export.pt")
+    gguf = llama_cpp.to_gguf(export_hf(tmp / "llama-export.pt", tmp / "hf"), gguf_type)
+    shutil.rmtree(tmp / "hf")  # 1 GB of temporaries: the GGUF is kept in llama_cpp's cache
+    (tmp / "llama-export.pt").unlink()
+    ctx = llama_cpp.context_tokens(max_batch, args.prompt_len, args.output_len)
+    proc, url = llama_cpp.serve(gguf, threads=args.threads, parallel=max_batch, ctx=ctx, api_key=KEY,
+                                log_path=tmp / "llama-server.log")
+    try:
+        llama_cpp.check_output_length(url, prompt, args.output_len, KEY)
+    except BaseException:
+        llama_cpp.stop(proc)
+        raise
+    return proc, url
+
+
 def plot(result: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -153,6 +199,11 @@ def plot(result: dict, path: Path) -> None:
         a.plot(cs, [local[c].get("peer_output_tok_s") for c in cs], "^-", label="transformers generate")
         b.plot(cs, [local[c].get("peer_ttft_ms") for c in cs], "^-", label="transformers (prefill)")
     b.plot(cs, [r["ttft_ms_p50"] for r in http], "o-", label="ours, TTFT p50 via HTTP")
+    if any("llama.cpp" in r for r in http):  # --peer llama.cpp
+        kind = next(r["llama.cpp"]["type"] for r in http if "llama.cpp" in r)
+        a.plot(cs, [r.get("llama.cpp", {}).get("output_tok_s") for r in http], "v-", label=f"llama.cpp {kind}, HTTP")
+        b.plot(cs, [r.get("llama.cpp", {}).get("ttft_ms_p50") for r in http], "v-",
+               label=f"llama.cpp {kind}, TTFT p50")
     for ax, title, unit in ((a, "output throughput", "tokens/s"), (b, "time to first token", "ms")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
@@ -178,12 +229,18 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--url", help="a running server (serving --model) instead of starting one")
     ap.add_argument("--model", default="gpt2-124m-random.pt")
     ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--peer", default="transformers",
+                    help="comma list: transformers (in process, the default) and/or llama.cpp[:f32|f16|q8_0] "
+                         "(llama-server over HTTP, alternated with ours at each concurrency; f32 if no type)")
     ap.add_argument("--no-model-only", action="store_true")
     ap.add_argument("--client-procs", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2, help="torch threads on CPU for the in-process runs")
     ap.add_argument("--json", default="bench/results/serve.json")
     ap.add_argument("--plot", default=None, help="PNG path (default: the --json path with .png)")
     args = ap.parse_args(argv)
+    use_hf, llama_type = parse_peers(args.peer)
+    if llama_type and args.device != "cpu":
+        ap.error("--peer llama.cpp is a CPU benchmark (bench/llama_cpp.py builds llama.cpp for the CPU)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` stops the server we started
     conc = [int(c) for c in args.concurrency.split(",")]
     device = torch.device(args.device)
@@ -193,7 +250,7 @@ def main(argv: list[str] | None = None) -> dict:
     lm, hf = build_models("124M", device, dtype)
     prompt = torch.randint(0, N_VOCAB - 1, (args.prompt_len,), generator=torch.Generator().manual_seed(1)).tolist()
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    proc = None
+    proc = llama_proc = None
     try:
         url = args.url
         if url is None:
@@ -203,7 +260,14 @@ def main(argv: list[str] | None = None) -> dict:
         run_http(url, args.model, prompt, argparse.Namespace(**{**vars(args), "rounds": 1, "output_len": 8}), 1,
                  False)  # loads the model (and captures the CUDA graphs) outside the measurement
         print(f"server warm in {time.perf_counter() - t:.1f} s at {url}", flush=True)
-        peer = None if args.no_peer else hf
+        if llama_type:
+            t = time.perf_counter()
+            llama_proc, llama_url = start_llama_server(lm, llama_type, prompt, args, max(conc), tmp)
+            run_http(llama_url, args.model, prompt,
+                     argparse.Namespace(**{**vars(args), "rounds": 1, "output_len": 8}), 1, False, True)
+            print(f"llama-server ({llama_type}) warm in {time.perf_counter() - t:.1f} s at {llama_url}; it returns "
+                  f"exactly {args.output_len} tokens under ignore_eos", flush=True)
+        peer = None if args.no_peer or not use_hf else hf
         ours = None if args.no_model_only else lm
         if args.quantize != "none" and ours is not None:
             from model.quantize import quantize_model
@@ -214,6 +278,10 @@ def main(argv: list[str] | None = None) -> dict:
             r = run_http(url, args.model, prompt, a, c, health=c == max(conc))
             http.append(r)
             print(json.dumps(r), flush=True)
+            if llama_type:  # right after ours, same client, prompt, lengths and request count
+                r["llama.cpp"] = {"type": llama_type, **run_http(llama_url, args.model, prompt, a, c,
+                                                                 health=c == max(conc), close_connections=True)}
+                print(json.dumps({"llama.cpp": r["llama.cpp"]}), flush=True)
             # right after, with the server idle: a shared machine's load changes by the minute
             local.append(run_local(ours, peer, prompt, args, c))
             print(json.dumps(local[-1]), flush=True)
@@ -221,6 +289,9 @@ def main(argv: list[str] | None = None) -> dict:
         if proc is not None:
             os.killpg(proc.pid, 15)
             proc.wait(30)
+        if llama_proc is not None:
+            from bench.llama_cpp import stop
+            stop(llama_proc)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     result = {"title": f"GPT-2 124M, {name}, {str(dtype).removeprefix('torch.')}"
                        f"{', int8' if args.quantize != 'none' else ''}; prompt {args.prompt_len}, "
@@ -246,6 +317,11 @@ def summary(result: dict) -> None:
               f"{r['ttft_ms_p50']:>7.1f}/{r['ttft_ms_p99']:<8.1f} {r['tpot_ms_p50']:>6.2f}/{r['tpot_ms_p99']:<6.2f} "
               f"{r['itl_ms_p50']:>5.2f}/{r['itl_ms_p99']:<6.2f} {lo.get('model_only_output_tok_s', float('nan')):>16.1f} "
               f"{peer:>10.1f} {r['output_tok_s'] / peer:>6.2f}x")
+        if "llama.cpp" in r:
+            ll = r["llama.cpp"]
+            print(f"     llama.cpp {ll['type']}: {ll['output_tok_s']:.1f} tok/s, TTFT p50/p99 {ll['ttft_ms_p50']:.1f}/"
+                  f"{ll['ttft_ms_p99']:.1f} ms, TPOT p50/p99 {ll['tpot_ms_p50']:.2f}/{ll['tpot_ms_p99']:.2f} ms, "
+                  f"failed {ll['failed']}; ours/llama.cpp tok/s {r['output_tok_s'] / ll['output_tok_s']:.2f}x")
         if "health_ms_p95" in r:
             print(f"     /health under load: p50 {r['health_ms_p50']:.1f} ms, p95 {r['health_ms_p95']:.1f} ms "
                   f"({r['health_polls']} polls); failed requests {r['failed']}")
