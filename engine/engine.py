@@ -48,6 +48,15 @@ class Failure:
     error: BaseException
 
 
+def one_by_one(batches):
+    """The items of batches() one at a time, None (an idle keepalive) as it is."""
+    for batch in batches:
+        if batch is None:
+            yield None
+        else:
+            yield from batch
+
+
 class Request:
     """A submitted request: one sequence per choice; iterate `outputs()` on the submitting greenlet/thread."""
 
@@ -61,11 +70,7 @@ class Request:
 
     def outputs(self, keepalive: float | None = None):
         """Yield Output and Failure items until every choice finished; None when `keepalive` s pass idle."""
-        for batch in self.batches(keepalive):
-            if batch is None:
-                yield None
-            else:
-                yield from batch
+        return one_by_one(self.batches(keepalive))
 
     def batches(self, keepalive: float | None = None):
         """Like outputs(), but every item waiting at each wake-up at once: a non-empty list of Output items,

@@ -4,33 +4,25 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from model.settings import ModelSettings
 
 DEFAULT_API_KEY = "a_default_key_for_testing"  # the key of the Flask nanoGPT server our users come from
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _number(env: Mapping[str, str], name: str, default: T, kind: Callable[[str], T] = int) -> T:
     raw = env.get(name)
     if not raw:
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError:
-        raise ValueError(f"{name} must be an integer, not {raw!r}") from None
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+        raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'}, not {raw!r}") from None
 
 
 @dataclass
@@ -63,21 +55,21 @@ class ServerConfig:
             model_dir=env.get("MODEL_DIR") or cls.model_dir,
             served_model_name=env.get("SERVED_MODEL_NAME") or None,
             host=env.get("HOST") or cls.host,
-            port=_int(env, "PORT", cls.port),
+            port=_number(env, "PORT", cls.port),
             api_keys=keys or (DEFAULT_API_KEY,),
             default_key=not keys,
-            max_batch=_int(env, "MAX_BATCH", cls.max_batch),
-            max_queue=_int(env, "MAX_QUEUE", cls.max_queue),
-            kv_cache_mb=_int(env, "KV_CACHE_MB", cls.kv_cache_mb),
-            prefill_tokens=_int(env, "PREFILL_TOKENS", cls.prefill_tokens),
-            model_cache_size=_int(env, "MODEL_CACHE_SIZE", cls.model_cache_size),
-            max_tokens_limit=_int(env, "MAX_TOKENS_LIMIT", cls.max_tokens_limit),
-            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
-            max_prompt_tokens=_int(env, "MAX_PROMPT_TOKENS", cls.max_prompt_tokens),
+            max_batch=_number(env, "MAX_BATCH", cls.max_batch),
+            max_queue=_number(env, "MAX_QUEUE", cls.max_queue),
+            kv_cache_mb=_number(env, "KV_CACHE_MB", cls.kv_cache_mb),
+            prefill_tokens=_number(env, "PREFILL_TOKENS", cls.prefill_tokens),
+            model_cache_size=_number(env, "MODEL_CACHE_SIZE", cls.model_cache_size),
+            max_tokens_limit=_number(env, "MAX_TOKENS_LIMIT", cls.max_tokens_limit),
+            max_request_bytes=_number(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
+            max_prompt_tokens=_number(env, "MAX_PROMPT_TOKENS", cls.max_prompt_tokens),
             chat_format=env.get("CHAT_FORMAT") or None,
             cors_origins=env.get("CORS_ORIGINS") or cls.cors_origins,
             data_dir=env.get("DATA_DIR") or cls.data_dir,
-            stream_write_timeout=_float(env, "STREAM_WRITE_TIMEOUT", cls.stream_write_timeout),
+            stream_write_timeout=_number(env, "STREAM_WRITE_TIMEOUT", cls.stream_write_timeout, float),
         )
 
     def with_overrides(self, overrides: Mapping[str, object]) -> "ServerConfig":

@@ -18,6 +18,7 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from engine import Failure, Output
+from engine.engine import one_by_one
 
 REGISTRY = CollectorRegistry()  # ours, not the global one: create_app may run many times in one process
 LABELS = ("model_name",)
@@ -72,11 +73,7 @@ class TrackedRequest:
         self._waiting.inc(len(self._choices))
 
     def outputs(self, keepalive: float | None = None):
-        for batch in self.batches(keepalive):
-            if batch is None:
-                yield None
-            else:
-                yield from batch
+        return one_by_one(self.batches(keepalive))
 
     def batches(self, keepalive: float | None = None):
         try:

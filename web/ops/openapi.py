@@ -90,12 +90,12 @@ OPERATIONS = {
     ("openai.chat_completions", "POST"): _op("OpenAI", "Chat completion", ok=_json(ref("ChatCompletion")),
                                              body="ChatBody", errors=GEN_ERRORS, stream=True),
     ("ops.load_model", "POST"): _op("Models", "Load a model into the worker that answers",
-                                       ok=_json(ref("ModelDetails")), errors=("404", "503")),
+                                    ok=_json(ref("ModelDetails")), errors=("404", "503")),
     ("ops.unload_model", "POST"): _op("Models", "Unload a model from the worker that answers and free its "
-                                         "memory (?force=true fails work in flight)",
-                                         ok=_json(ref("ModelDetails")), errors=("404", "409")),
+                                      "memory (?force=true fails work in flight)",
+                                      ok=_json(ref("ModelDetails")), errors=("404", "409")),
     ("ops.health", "GET"): _op("Operations", "Liveness, loaded models, queue depth, per-GPU memory",
-                                  ok=_json(ref("Health")), auth=False),
+                               ok=_json(ref("Health")), auth=False),
     ("ops.metrics_text", "GET"): _op("Operations", "Prometheus metrics (vLLM's names), summed over workers",
                                      auth=False, ok={"description": "Prometheus text format", "content": {
                                          "text/plain": {"schema": {"type": "string"}}}}),
