@@ -6,6 +6,7 @@ import json
 import threading
 import time
 
+import pytest
 import torch
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -73,10 +74,12 @@ def test_metrics_exported_from_the_start(make_app):
     assert ("vllm:num_requests_waiting", (("model_name", "medium.pt"),)) in _series(client.get("/metrics").text)
 
 
-def test_forced_unload_answers_what_it_ends_with_a_503(make_app):
+@pytest.mark.parametrize("route", ["/v1/models/medium.pt/unload", "/api/model/unload"])
+def test_forced_unload_answers_what_it_ends_with_a_503(make_app, route):
+    """Both unload routes: 409 while other users' requests run on the model, unless ?force=true."""
     app = make_app()
     client = app.test_client()
-    client.post("/v1/models/medium.pt/load", headers=AUTH)
+    client.post("/api/model/load", headers=AUTH, json={"model": "medium.pt"})
     result = {}
 
     def long_request():
@@ -90,8 +93,10 @@ def test_forced_unload_answers_what_it_ends_with_a_503(make_app):
     while not engine.running:
         assert time.monotonic() < deadline
         time.sleep(0.01)
-    assert client.post("/v1/models/medium.pt/unload", headers=AUTH).status_code == 409
-    assert client.post("/v1/models/medium.pt/unload?force=true", headers=AUTH).status_code == 200
+    busy = client.post(route, headers=AUTH)
+    assert busy.status_code == 409
+    assert (busy.json.get("status") == "error") == route.startswith("/api/")  # each route's own error shape
+    assert client.post(route + "?force=true", headers=AUTH).status_code == 200
     worker.join(30)
     r = result["r"]
     assert r.status_code == 503 and r.json["error"]["code"] == "model_unloading" and r.headers["Retry-After"]
