@@ -30,7 +30,7 @@ EXPORTS = {"trl": text.to_trl, "llamafactory": text.to_llamafactory}
 # --- query strings of the GET routes ----------------------------------------------------------------------
 
 def _query_choice(name: str, options, default: str) -> str:
-    v = request.args.get(name) or default
+    v = request.args.get(name, default)  # an empty value is a wrong one, not the default
     if v not in options:
         raise BadRequest(f"'{name}' must be one of {', '.join(options)}; got {v[:40]!r}.", name, "invalid_value")
     return v

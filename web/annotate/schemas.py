@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from ..openai.protocol import MAX_N, MAX_TOKENS_LIMIT, RANGES
-from ..validation import Body, NonBlank, integer, number
+from ..validation import NOT_BLANK, Body, NonBlank, integer, number
 from .jobs import MAX_FOLDER_BYTES, folder_name
 
 Mode = Literal["single", "multi"]
@@ -68,6 +68,10 @@ class DatasetAddBody(Body):
     rejected_thinking: str | None = None
     context: Context | None = []
     system_prompt: str | None = Field(None, description="The loaded settings' system prompt when omitted.")
+    # for the document: outside multi mode a rejected reply is required (the view checks it against the mode in use)
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"required": ["mode"], "properties": {"mode": {"const": "multi"}}},
+        "else": {"required": ["rejected"], "properties": {"rejected": {"type": "string", "pattern": NOT_BLANK}}}})
 
 
 def _usable_name(name: str) -> str:

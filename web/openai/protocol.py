@@ -10,6 +10,7 @@ fields are ignored, as vLLM and OpenAI do. Response builders live in responses.p
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -97,16 +98,20 @@ class ChatRequest(GenerationRequest):
 
 # --- field types ----------------------------------------------------------------------------------------------
 
-TokenId = integer(0, 2**31 - 1)
+# the largest token id of any tokenizer a checkpoint can have (GPT-2's BPE: 50,257 tokens); a model with a smaller
+# vocabulary (a character-level nanoGPT) refuses its own out-of-range ids in serving
+MAX_TOKEN_ID = 50256
+TokenId = integer(0, MAX_TOKEN_ID)
 TokenIds = Annotated[list[TokenId], Field(min_length=1)]
+TOKEN_ID_KEY = r"^(?:[0-9]{1,4}|[1-4][0-9]{4}|50[01][0-9]{2}|502[0-4][0-9]|5025[0-6])$"  # "0" .. "50256"
 
 
 def _logit_bias(value: dict) -> dict[int, float]:
     out = {}
     for key, bias in value.items():
-        if not (isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 10):
-            raise PydanticCustomError("invalid_value", "maps token ids (strings of digits) to numbers; got the key "
-                                      "{key}.", {"key": short(key)})
+        if not (isinstance(key, str) and re.fullmatch(TOKEN_ID_KEY, key)):
+            raise PydanticCustomError("invalid_value", "maps token ids (strings of digits up to {top}) to numbers; "
+                                      "got the key {key}.", {"key": short(key), "top": MAX_TOKEN_ID})
         if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not -100 <= bias <= 100:
             raise PydanticCustomError("invalid_value", "maps token ids to numbers between -100 and 100; got "
                                       "{key}: {bias}.", {"key": short(key), "bias": short(bias)})
@@ -115,7 +120,7 @@ def _logit_bias(value: dict) -> dict[int, float]:
 
 
 LogitBias = Annotated[dict[Any, Any], Field(max_length=MAX_LOGIT_BIAS), AfterValidator(_logit_bias), WithJsonSchema({
-    "type": "object", "maxProperties": MAX_LOGIT_BIAS, "propertyNames": {"pattern": "^[0-9]{1,10}$"},
+    "type": "object", "maxProperties": MAX_LOGIT_BIAS, "propertyNames": {"pattern": TOKEN_ID_KEY},
     "additionalProperties": {"type": "number", "minimum": -100, "maximum": 100},
     "description": "Token id (as a string) -> bias added to its logit."})]
 StopString = Annotated[str, Field(max_length=MAX_STOP_CHARS)]

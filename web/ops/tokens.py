@@ -39,7 +39,9 @@ class TokenizeBody(Body):
     add_special_tokens: bool | None = Field(None, description="Accepted; GPT-2 adds none.")
     return_token_strs: bool | None = False
     # one of the two is required: the view checks it, the document says it
-    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["prompt"]}, {"required": ["messages"]}]})
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["prompt"], "properties": {"prompt": {"type": "string"}}},
+        {"required": ["messages"], "properties": {"messages": {"type": "array"}}}]})
 
 
 class DetokenizeBody(Body):

@@ -112,7 +112,7 @@ def test_simple_api_is_the_openai_path(client):
     ("/batch", {"prompts": ["a"], "top_p": 2}, "top_p"),
     ("/tokenize", {"prompt": 3}, "prompt"),
     ("/tokenize", {"messages": "hi"}, "messages"),
-    ("/detokenize", {"tokens": [99999999]}, "tokens"),
+    ("/detokenize", {"tokens": [99999999]}, "tokens[0]"),
 ])
 def test_simple_api_errors_are_openai_errors(client, path, body, param):
     r = client.post(path, json=body, headers=AUTH)
