@@ -103,10 +103,7 @@ class Request:
 
 def slots_for(lm: LoadedModel, max_batch: int, kv_cache_mb: int | None) -> int:
     """How many sequences the KV cache holds: MAX_BATCH, lowered to what KV_CACHE_MB pays for (at least 1)."""
-    if not kv_cache_mb:
-        return max_batch
-    per_slot = KVCache.bytes_per_slot(lm.config, lm.config.block_size, lm.dtype)
-    return max(1, min(max_batch, (kv_cache_mb << 20) // per_slot))
+    return KVCache.slots_within(lm.config, lm.dtype, max_batch, kv_cache_mb)
 
 
 class Engine:

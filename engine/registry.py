@@ -160,7 +160,7 @@ class Registry:
         try:
             lm = self.host.run_blocking(lambda: load_model(
                 checkpoint_file(path), settings.device, settings.dtype, settings.gelu, settings.quantize,
-                kv_slots=self.config.max_batch))
+                kv_slots=self.config.max_batch, kv_cache_mb=self.config.kv_cache_mb))
         except CheckpointError as e:  # the operator's file, not the client's request, is at fault
             raise ModelNotLoadable(f"The model `{model_id}` cannot be served: {e.problem}") from None
         engine = self.host.run_blocking(lambda: Engine(lm, self.config.max_batch, self.config.max_queue,

@@ -55,6 +55,15 @@ class KVCache:
     def bytes_per_slot(config: GPTConfig, max_len: int, dtype: torch.dtype) -> int:
         return 2 * config.n_layer * config.n_embd * max_len * torch.tensor([], dtype=dtype).element_size()
 
+    @staticmethod
+    def slots_within(config: GPTConfig, dtype: torch.dtype, max_slots: int, budget_mb: int | None) -> int:
+        """How many sequences of block_size tokens a cache of budget_mb MiB holds: max_slots, lowered to what the
+        budget pays for (at least 1); no budget (0 or None) is no cap."""
+        if not budget_mb:
+            return max_slots
+        per_slot = KVCache.bytes_per_slot(config, config.block_size, dtype)
+        return max(1, min(max_slots, (budget_mb << 20) // per_slot))
+
     def rows(self, start: int, stop: int) -> list[LayerCache]:
         """Per-layer views of slots [start, stop): contiguous slices, so nothing is copied."""
         return [LayerCache(k[start:stop], v[start:stop]) for k, v in zip(self.k, self.v)]

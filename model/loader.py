@@ -66,17 +66,18 @@ class LoadedModel:
 
 
 def load_model(path: str | Path, device: str = "auto", dtype: str = "auto", gelu: str | None = None,
-               quantize: str = "none", kv_slots: int = 0) -> LoadedModel:
+               quantize: str = "none", kv_slots: int = 0, kv_cache_mb: int | None = None) -> LoadedModel:
     """Read a checkpoint and move its weights to the device; raises CheckpointError for a bad file, and its
-    subclass ModelTooLarge when the weights plus a KV cache of kv_slots sequences (the caller's batch size)
-    would not fit in the device's memory."""
+    subclass ModelTooLarge when the weights plus the KV cache the caller will allocate (kv_slots sequences,
+    lowered to what kv_cache_mb holds, as KVCache.slots_within rules) would not fit in the device's memory."""
     ck = read_checkpoint(path, gelu=gelu)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     sd = ck.state_dict
     head, wte = sd["lm_head.weight"], sd["transformer.wte.weight"]
     tied = head is wte or head.data_ptr() == wte.data_ptr() or (head.dtype == wte.dtype and torch.equal(head, wte))
-    check_memory(ck.config, dev, dt, kv_slots, quantize, tied=tied, path=ck.path)
+    slots = KVCache.slots_within(ck.config, dt, kv_slots, kv_cache_mb) if kv_slots else 0
+    check_memory(ck.config, dev, dt, slots, quantize, tied=tied, path=ck.path)
     with torch.device("meta"):
         model = GPT(ck.config)
     # assign=True adopts the (memory-mapped) tensors instead of copying them into fresh parameters

@@ -46,6 +46,10 @@ def test_kv_slots_count(ckpt, monkeypatch):
     assert load_model(ckpt, device="cpu", kv_slots=10).model.config == CONFIG
     with pytest.raises(ModelTooLarge, match=r"of KV cache for 100 sequences of 64 tokens"):
         load_model(ckpt, device="cpu", kv_slots=100)
+    # KV_CACHE_MB caps the slots the engine allocates (KVCache.slots_within): 1 MiB holds 32 here, not 100
+    assert KVCache.slots_within(CONFIG, torch.float32, 100, 1) == 32
+    available(monkeypatch, int((weights + 32 * per_slot) * MEMORY_HEADROOM) + 1)
+    assert load_model(ckpt, device="cpu", kv_slots=100, kv_cache_mb=1).model.config == CONFIG
 
 
 def test_int8_peak_is_the_unquantized_placement(monkeypatch):
