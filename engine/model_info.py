@@ -14,7 +14,7 @@ import torch
 from model.checkpoint import CheckpointError, parameter_count, read_checkpoint
 from model.loader import resolve_device, resolve_dtype
 
-from .registry import Registry, ServedModel, checkpoint_file
+from .registry import Registry, checkpoint_file
 
 _META: dict[tuple, dict] = {}  # (path, mtime, size) -> details read from the file; bounded below
 _META_MAX = 64
@@ -22,11 +22,6 @@ _META_MAX = 64
 
 def _dtype_name(dt: torch.dtype) -> str:
     return str(dt).removeprefix("torch.")
-
-
-def _loaded(registry: Registry, path: Path) -> ServedModel | None:
-    key = os.path.abspath(path)
-    return next((m for m in registry.loaded() if os.path.abspath(m.path) == key), None)
 
 
 def _from_config(fmt: str, config, tokenizer, step, val_loss, parameters: int) -> dict:
@@ -61,7 +56,7 @@ def _metadata(registry: Registry, path: Path, gelu: str | None) -> dict:
 
 def details(registry: Registry, model_id: str, path: Path) -> dict:
     """Format, size and training facts of a model, whether it is loaded here, and its device and dtype."""
-    served = _loaded(registry, path)
+    served = registry.loaded_at(path)
     if served is not None:
         lm = served.engine.lm
         out = _from_config(lm.checkpoint.format, lm.config, lm.tokenizer, lm.checkpoint.step,

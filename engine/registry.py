@@ -56,6 +56,11 @@ def _is_checkpoint(p: Path) -> bool:
     return p.is_dir() and ((p / "config.json").is_file() or (p / "ckpt.pt").is_file())
 
 
+def cache_key(path: Path) -> Path:
+    # absolute, not resolve()d: two links to one file may carry different chat formats
+    return Path(os.path.abspath(path))
+
+
 def checkpoint_file(p: Path) -> Path:
     # a nanoGPT out_dir is served through its ckpt.pt; a Hugging Face folder is read as a folder
     return p / "ckpt.pt" if p.is_dir() and not (p / "config.json").is_file() else p
@@ -119,7 +124,7 @@ class Registry:
     def get(self, model_id: str | None) -> ServedModel:
         """The loaded model (loading it on first use) behind an id."""
         model_id, path = self.resolve(model_id)
-        key = Path(os.path.abspath(path))  # not resolve(): two links to one file may carry different chat formats
+        key = cache_key(path)
         served = self._cached(key)
         if served is None:
             if self.draining:
@@ -184,6 +189,11 @@ class Registry:
         with self._cache_lock:
             return list(self._cache.values())
 
+    def loaded_at(self, path: Path) -> ServedModel | None:
+        """The model loaded from this checkpoint in this worker, if any (without touching its LRU place)."""
+        with self._cache_lock:
+            return self._cache.get(cache_key(path))
+
     def unload(self, model_id: str, force: bool = False) -> bool:
         """Drop a model from this worker and give its memory back (GPU included); False when it was not loaded.
 
@@ -191,7 +201,7 @@ class Registry:
         ('model_unloading'), which clients see as a 503 to retry.
         """
         _, path = self.resolve(model_id)
-        key = Path(os.path.abspath(path))
+        key = cache_key(path)
         with self._cache_lock:
             served = self._cache.get(key)
             if served is None:
@@ -219,20 +229,17 @@ class Registry:
         for served in self.loaded():
             served.engine.draining = True
 
-    def stop_all(self, error: BaseException) -> None:
-        """End everything in flight with `error` (the grace period of a shutdown ran out), without waiting."""
+    def stop_all(self, error: BaseException | None = None) -> list[Engine]:
+        """Drop every model and stop its engine, which fails what is in flight with `error` (Engine.stop's
+        default when None), without waiting; the stopped engines, for the caller to join."""
         with self._cache_lock:
             engines = [served.engine for served in self._cache.values()]
             self._cache.clear()
         for engine in engines:
             engine.stop(error)
+        return engines
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop every engine and wait for its thread (registered with atexit by create_app)."""
-        with self._cache_lock:
-            engines = [served.engine for served in self._cache.values()]
-            self._cache.clear()
-        for engine in engines:
-            engine.stop()
-        for engine in engines:
+        for engine in self.stop_all():
             engine.join(timeout)
