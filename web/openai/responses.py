@@ -49,14 +49,13 @@ def chat_logprobs(tokens: list[TokenInfo] | None) -> dict | None:
                         for t in tokens]}
 
 
-def completion_logprobs(tokens: list[TokenInfo] | None, offset: int = 0,
-                        offsets: list[int] | None = None) -> dict | None:
+def completion_logprobs(tokens: list[TokenInfo] | None, offsets: list[int] | None = None) -> dict | None:
     """The legacy format. text_offset counts characters from the start of the completion (no echo): `offsets`
-    when given (a stream's, one per token), else from `offset` on by the tokens' texts."""
+    when given (a stream's, one per token), else by the tokens' texts."""
     if tokens is None:
         return None
     if offsets is None:
-        offsets = []
+        offsets, offset = [], 0
         for t in tokens:
             offsets.append(offset)
             offset += len(t.text)
@@ -97,14 +96,6 @@ def chat_chunk_choice(index: int, delta: dict, tokens: list[TokenInfo] | None = 
     return {"index": index, "delta": delta, "logprobs": chat_logprobs(tokens), "finish_reason": finish_reason}
 
 
-def completion_chunk(rid: str, created: int, model: str, index: int, text: str,
-                     tokens: list[TokenInfo] | None = None, finish_reason: str | None = None,
-                     offset: int = 0) -> dict:
-    logprobs = completion_logprobs(tokens, offset)
-    return {**chunk_head(rid, created, model, "text_completion"),
-            "choices": [{"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish_reason}]}
-
-
 def chat_chunk(rid: str, created: int, model: str, index: int, delta: dict,
                tokens: list[TokenInfo] | None = None, finish_reason: str | None = None) -> dict:
     return {**chunk_head(rid, created, model, "chat.completion.chunk"),
@@ -112,7 +103,7 @@ def chat_chunk(rid: str, created: int, model: str, index: int, delta: dict,
 
 
 def usage_chunk(rid: str, created: int, model: str, obj: str, use: dict) -> dict:
-    return {"id": rid, "object": obj, "created": created, "model": model, "choices": [], "usage": use}
+    return {**chunk_head(rid, created, model, obj), "choices": [], "usage": use}
 
 
 def model_card(model_id: str, created: int, owned_by: str = "nanogpt-serve") -> dict:
