@@ -1,6 +1,6 @@
-"""The one reader of JSON request bodies, for every JSON POST route (/v1, the simple API, /tokenize, /api): the
-whole body, chunked or not, up to MAX_REQUEST_BYTES (413 past it), parsed so that no body a client can send
-becomes a 500.
+"""What a request sends, read one way for every route: ?flag=true query flags, and the JSON body of every JSON
+POST route (/v1, the simple API, /tokenize, /api): the whole body, chunked or not, up to MAX_REQUEST_BYTES (413
+past it), parsed so that no body a client can send becomes a 500.
 
 - A chunked body (Transfer-Encoding: chunked) has no Content-Length: werkzeug's request.stream stops at the
   limit without a word (the cut body then reads as bad JSON) and get_json only reads bodies with a length. Here
@@ -28,6 +28,11 @@ from .validation import param_of
 MAX_DEPTH = 64
 READ_CHUNK = 64 * 1024
 SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def query_flag(name: str) -> bool:
+    """A ?name=true query flag (also 1 or yes, in any case); anything else, or none, is false."""
+    return request.args.get(name, "").lower() in ("1", "true", "yes")
 
 
 def read_json(empty: object = None) -> object:

@@ -15,6 +15,7 @@ from pathlib import Path
 from flask import Response, make_response, render_template, request
 
 from engine import chat_format
+from engine.registry import checkpoint_file
 
 from ..config import DEFAULT_API_KEY
 from ..errors import BadRequest, Conflict
@@ -134,9 +135,8 @@ def train_start():
         ann.settings = None
         for m in svc.registry.loaded():
             model.unload(m.id)
-    init = base_path / "ckpt.pt" if base_path.is_dir() and not (base_path / "config.json").is_file() else base_path
     try:
-        status = ann.trainer.start(method=b.method, base_model=base_id, base_path=init,
+        status = ann.trainer.start(method=b.method, base_model=base_id, base_path=checkpoint_file(base_path),
                                    chat_sidecar=chat_format.sidecar(base_path), data=data, n_records=len(records),
                                    steps=b.steps, lr=b.lr, beta=b.beta, batch_size=b.batch_size,
                                    device=svc.config.model.device, name=b.name)

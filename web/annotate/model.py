@@ -5,8 +5,6 @@ message are one submission of n sequences, which the engine decodes side by side
 """
 from __future__ import annotations
 
-from flask import request
-
 from model.loader import resolve_device
 from model.sampling import SamplingParams
 from model.tokenizer import TokenizerError
@@ -15,6 +13,7 @@ from engine import Failure, Message, ModelNotFound
 from engine.devices import gpu_memory
 
 from ..errors import BadRequest, Conflict, generation_error
+from ..request_body import query_flag
 from . import text
 from .common import annotation, bp, ok, read_body, services
 from .schemas import CandidatesBody, GenerationSettings
@@ -54,8 +53,7 @@ def unload_model():
     """409 while the model has work in flight (other users' /v1 requests too), unless ?force=true."""
     ann = annotation()
     model = ann.settings.model if ann.settings else None
-    force = request.args.get("force", "").lower() in ("1", "true", "yes")
-    freed = unload(model, force) if model else False
+    freed = unload(model, query_flag("force")) if model else False
     ann.settings = None
     return ok("Model unloaded; its memory is released" if freed else "No model was loaded", {"model": model})
 

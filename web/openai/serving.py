@@ -36,6 +36,23 @@ class _ChoiceState:
     tokens: list[r.TokenInfo] = field(default_factory=list)
 
 
+def encode(tok: Tokenizer, text: str, param: str) -> list[int]:
+    """The text's token ids; 400 naming `param` when the model's tokenizer cannot encode it (a character-level
+    vocabulary lacks a character)."""
+    try:
+        return tok.encode(text)
+    except TokenizerError as e:
+        raise BadRequest(f"The model's tokenizer cannot encode the {param}: {e}", param, "invalid_value") from None
+
+
+def check_token_ids(tok: Tokenizer, ids: list[int], param: str) -> list[int]:
+    """The ids, once each is in the model's vocabulary; 400 naming `param` otherwise."""
+    bad = [t for t in ids if not 0 <= t < tok.n_vocab]
+    if bad:
+        raise BadRequest(f"Token ids must be in [0, {tok.n_vocab}); got {bad[:5]}.", param, "invalid_value")
+    return ids
+
+
 class ClientDisconnected(APIError):
     """The client hung up before its answer was ready (nginx's 499); nobody reads this response."""
 
@@ -83,15 +100,8 @@ class Serving:
     @staticmethod
     def _encode(tok: Tokenizer, prompt: str | list[int], param: str) -> list[int]:
         if isinstance(prompt, list):
-            bad = [t for t in prompt if not 0 <= t < tok.n_vocab]
-            if bad:
-                raise BadRequest(f"Token ids must be in [0, {tok.n_vocab}); got {bad[:5]}.", param, "invalid_value")
-            return prompt
-        try:
-            ids = tok.encode(prompt)
-        except TokenizerError as e:
-            raise BadRequest(f"The model's tokenizer cannot encode the {param}: {e}", param,
-                             "invalid_value") from None
+            return check_token_ids(tok, prompt, param)
+        ids = encode(tok, prompt, param)
         if not ids:
             if tok.eot_id is None:
                 raise BadRequest(f"The {param} is empty.", param, "invalid_value")

@@ -2,10 +2,9 @@
 has its own models; README "Operating the server")."""
 from __future__ import annotations
 
-from flask import request
-
 from engine.model_info import details
 
+from ..request_body import query_flag
 from .common import bp, services
 
 
@@ -22,6 +21,5 @@ def unload_model(model_id: str):
     """Drop a model from this worker and free its memory; 409 while it has work, unless ?force=true."""
     registry = services().registry
     model_id, path = registry.resolve(model_id)
-    force = request.args.get("force", "").lower() in ("1", "true", "yes")
-    unloaded = registry.unload(model_id, force)  # engine.ModelBusy: 409
+    unloaded = registry.unload(model_id, query_flag("force"))  # engine.ModelBusy: 409
     return {"id": model_id, "object": "model", "unloaded": unloaded, **details(registry, model_id, path)}

@@ -11,12 +11,11 @@ from flask import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ConfigDict, Field
 
-from model.tokenizer import TokenizerError
-
 from .. import metrics
 from ..errors import BadRequest
 from ..openai import protocol
 from ..openai.protocol import ChatMessage, TokenId
+from ..openai.serving import check_token_ids, encode
 from ..request_body import read_json
 from ..validation import Body, validate
 from .common import bp, services
@@ -61,10 +60,7 @@ def tokenize():
         text, param = served.chat.render(protocol.chat_messages(b.messages)), "messages"
     else:
         text, param = b.prompt, "prompt"
-    try:
-        ids = tok.encode(text)
-    except TokenizerError as e:
-        raise BadRequest(f"The model's tokenizer cannot encode the {param}: {e}", param, "invalid_value") from None
+    ids = encode(tok, text, param)
     out = {"count": len(ids), "max_model_len": served.engine.lm.config.block_size, "tokens": ids}
     if b.return_token_strs:
         out["token_strs"] = [tok.token_bytes(t).decode("utf-8", errors="replace") for t in ids]
@@ -76,8 +72,5 @@ def detokenize():
     """vLLM's /detokenize: {"tokens": [ids]} -> {"prompt": text}."""
     b = validate(DetokenizeBody, read_json())
     served = services().registry.get(b.model or None)
-    ids, n_vocab = b.tokens, served.tokenizer.n_vocab
-    bad = [t for t in ids if not 0 <= t < n_vocab]
-    if bad:
-        raise BadRequest(f"Token ids must be in [0, {n_vocab}); got {bad[:5]}.", "tokens", "invalid_value")
+    ids = check_token_ids(served.tokenizer, b.tokens, "tokens")
     return {"prompt": served.tokenizer.decode(ids)}
