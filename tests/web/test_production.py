@@ -126,7 +126,11 @@ def _worker_pid(server: Server) -> int:
 def test_clients_that_stop_reading_are_ended(model_dir, tmp_path):
     """Streams whose clients never read are ended (their unread tokens capped, their writes timed out), so what
     they cost the worker is bounded: a second round of them adds nothing to the first one's high-water mark."""
-    server = Server("gunicorn", model_dir, tmp_path, STREAM_WRITE_TIMEOUT=2, MAX_BATCH=128)
+    # glibc returns large freed blocks to the system at once (mmap'd past 64 KiB, heap trimmed): RSS then tracks
+    # what the worker holds, not where its allocator's high-water mark happened to land (batch-128 logits are
+    # 25 MB a tensor)
+    server = Server("gunicorn", model_dir, tmp_path, STREAM_WRITE_TIMEOUT=2, MAX_BATCH=128,
+                    MALLOC_MMAP_THRESHOLD_=65536, MALLOC_TRIM_THRESHOLD_=0)
     try:
         # ~0.9 KB a frame with 20 logprobs, 128 choices a step: the socket buffers (a few MB sent, a few KB
         # received) are full within seconds, long before the 1,000 tokens of each choice
