@@ -16,8 +16,9 @@ server's own overhead is the gap between the model-only and the HTTP figures.
     python -m bench.serve --peer llama.cpp[:f32|f16|q8_0] [--peer transformers,llama.cpp:q8_0] ...
 
 also starts llama-server (bench/llama_cpp.py, CPU only) on a GGUF of the same weights, with --parallel = the
-largest concurrency and no prompt cache (ours has none), and at each concurrency drives it right after ours with
-the same client, prompt and lengths; each HTTP result then holds a "llama.cpp" entry with the same fields.
+largest concurrency and no prompt cache (no two prompts share a prefix anyway: see run_http), and at each
+concurrency drives it right after ours with the same client, prompts and lengths; each HTTP result then holds a
+"llama.cpp" entry with the same fields.
 Without "transformers" in --peer, the in-process transformers peer is left out.
 """
 from __future__ import annotations
@@ -53,7 +54,7 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, max(0, math.ceil(p / 100 * len(s)) - 1))]
 
 
-def start_server(ckpt: Path, args, max_batch: int, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(ckpt: Path, args, max_batch: int, log: Path, **env: str) -> tuple[subprocess.Popen, str]:
     import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -62,7 +63,7 @@ def start_server(ckpt: Path, args, max_batch: int, log: Path) -> tuple[subproces
     env = {**os.environ, "PYTHONPATH": pythonpath, "HOST": "127.0.0.1", "PORT": str(port),
            "MODEL_DIR": str(ckpt.parent), "MODEL_CHECKPOINT": str(ckpt), "MY_API_KEY": KEY,
            "DEVICE": args.device, "MAX_BATCH": str(max_batch), "MAX_QUEUE": str(4 * max_batch),
-           "QUANTIZE": args.quantize, "GUNICORN_ACCESSLOG": "/dev/null", "LOG_LEVEL": "warning"}
+           "QUANTIZE": args.quantize, "GUNICORN_ACCESSLOG": "/dev/null", "LOG_LEVEL": "warning", **env}
     # gunicorn's own entry point, run by this interpreter (its script may live off PATH, e.g. pip --target)
     cmd = [sys.executable, "-c", "from gunicorn.app.wsgiapp import run; run()", "-c", "gunicorn_config.py",
            "web.app:app"]
@@ -89,7 +90,9 @@ def run_http(url: str, model: str, prompt: list[int], args, c: int, health: bool
         headers["Connection"] = "close"
     body = {"model": model, "prompt": prompt, "max_tokens": args.output_len, "ignore_eos": True,
             "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
-    bodies = [body] * (c * args.rounds)
+    # one first token per request: no two prompts share a prefix, so the prefix cache (on by default) saves no
+    # prefill here, and llama-server, run without its prompt cache, is on the same footing
+    bodies = [{**body, "prompt": [i % (N_VOCAB - 1)] + prompt[1:]} for i in range(c * args.rounds)]
     procs = max(1, min(args.client_procs, c // 16))
     shares = [bodies[i::procs] for i in range(procs)]
     threads = [math.ceil(c / procs)] * procs

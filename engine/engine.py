@@ -39,6 +39,7 @@ class Output:
     logprob: TokenLogprob | None
     finish_reason: str | None  # 'stop' | 'length' when the choice is finished
     n_tokens: int  # tokens generated so far for this choice
+    cached_tokens: int  # prompt tokens read from the prefix cache rather than prefilled
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def slots_for(lm: LoadedModel, max_batch: int, kv_cache_mb: int | None) -> int:
 
 class Engine:
     def __init__(self, lm: LoadedModel, max_batch: int = 8, max_queue: int = 64, kv_cache_mb: int | None = None,
-                 prefill_tokens: int = 0, host: Host = THREADS):
+                 prefill_tokens: int = 0, host: Host = THREADS, prefix_cache_mb: float = 0):
         self.lm = lm
         self.host = host
         self.max_batch = slots_for(lm, max_batch, kv_cache_mb)
@@ -116,7 +117,8 @@ class Engine:
         # prompt tokens prefilled per step beyond the first prompt: running streams wait for at most this much
         # prefill between two tokens, while a burst of new requests still joins a few at a time
         self.prefill_tokens = prefill_tokens or (2048 if lm.device.type == "cuda" else 256)
-        self.decoder = Decoder(lm, max_batch=self.max_batch)
+        self.prefix_cache_mb = prefix_cache_mb
+        self.decoder = self._new_decoder()
         self._inbox = host.queue()
         self._waiting: collections.deque = collections.deque()  # (request, choice) not yet in the decoder
         self._live: dict[int, tuple[Request, int]] = {}  # Sequence.id -> (request, choice)
@@ -189,9 +191,12 @@ class Engine:
                         return
                 except Exception as e:  # a bug or an out-of-memory: fail what is in flight, keep serving
                     self._fail_all(e)
-                    self.decoder = Decoder(self.lm, max_batch=self.max_batch)
+                    self.decoder = self._new_decoder()
         finally:
             self._alive.release()
+
+    def _new_decoder(self) -> Decoder:
+        return Decoder(self.lm, max_batch=self.max_batch, prefix_cache_mb=self.prefix_cache_mb)
 
     def _tick(self) -> bool:
         """Take new messages, fill free slots, decode one token for the batch; False when told to stop."""
@@ -259,7 +264,7 @@ class Engine:
             return
         req, choice = entry
         unread = req.mailbox.put(Output(choice, out.token, out.text, out.logprob, out.finish_reason,
-                                        len(out.seq.tokens)))
+                                        len(out.seq.tokens), out.seq.cached))
         if unread > MAX_UNREAD and out.finish_reason is None:
             self._cancel(req)
             req.mailbox.put(Failure(Unavailable(f"The client read none of the last {MAX_UNREAD} tokens; the "

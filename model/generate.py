@@ -18,8 +18,10 @@ from typing import Iterator
 
 import torch
 
+from .grammar import Constraint, mask_logits
 from .kv_cache import KVCache
 from .loader import LoadedModel
+from .prefix_cache import BLOCK, PrefixCache
 from .sampling import BatchSampling, SamplingParams, TokenLogprob, apply_penalties, sample, token_logprobs
 from .stop import StopMatcher
 from .tokenizer import IncrementalDetokenizer
@@ -38,9 +40,12 @@ class Sequence:
     finish_reason: str | None = None  # 'stop' | 'length' | 'cancelled'
     slot: int = -1
     pos: int = 0  # tokens in the cache; the next one is written here
+    window: int = 0  # the cache holds (prompt + tokens)[window:window + pos]
+    cached: int = 0  # prompt tokens whose keys and values came from the prefix cache
     generator: torch.Generator | None = None
     detokenizer: IncrementalDetokenizer | None = None
     stopper: StopMatcher | None = None
+    constraint: Constraint | None = None  # structured outputs: what the text must match
 
     @property
     def done(self) -> bool:
@@ -58,7 +63,7 @@ class StepOutput:
 
 class Decoder:
     def __init__(self, lm: LoadedModel, max_batch: int = 8, max_len: int | None = None, seed: int | None = None,
-                 cuda_graphs: bool = True):
+                 cuda_graphs: bool = True, prefix_cache_mb: float = 0):
         self.lm = lm
         self.model = lm.model
         self.tokenizer = lm.tokenizer
@@ -66,6 +71,7 @@ class Decoder:
         self.max_len = min(max_len or lm.config.block_size, lm.config.block_size)
         self.max_batch = max_batch
         self.cache = KVCache(lm.config, max_batch, self.max_len, lm.device, lm.dtype)
+        self.prefix_cache = PrefixCache(lm.config, prefix_cache_mb, lm.device, lm.dtype) if prefix_cache_mb else None
         self.running: list[Sequence] = []  # running[i].slot == i
         self.rng = torch.Generator(device=lm.device)
         self.rng.manual_seed(seed if seed is not None else torch.seed())
@@ -102,7 +108,8 @@ class Decoder:
         """Prefill several new sequences of one prompt length in one forward, and sample their first tokens.
 
         One forward of k prompts costs little more than one on a GPU (and fills the matrix units better on a
-        CPU), so a burst of arrivals, or the n choices of one request, joins the batch in one go.
+        CPU), so a burst of arrivals, or the n choices of one request, joins the batch in one go. Prompts that
+        start with a cached prefix load it and prefill only the rest: one forward per length of cached prefix.
         """
         if any(not prompt for prompt, _ in requests):
             raise ValueError("the prompt must hold at least one token")
@@ -111,21 +118,35 @@ class Decoder:
         if self.free_slots < len(requests):
             raise RuntimeError("no free slot: wait for a sequence to finish")
         seqs = []
-        for i, (prompt, params) in enumerate(requests):
-            seq = Sequence(list(prompt), params, slot=len(self.running) + i)
+        for prompt, params in requests:
+            seq = Sequence(list(prompt), params, window=max(0, len(prompt) - (self.max_len - 1)))
             if params.seed is not None:
                 seq.generator = torch.Generator(device=self.device)
                 seq.generator.manual_seed(params.seed)
             seq.detokenizer = IncrementalDetokenizer(self.tokenizer)
             seq.stopper = StopMatcher(params.stop)
-            if params.penalised:
-                self._track_penalties(seq)
+            seq.constraint = params.grammar.constraint() if params.grammar is not None else None
             seqs.append(seq)
-        logits = self._prefill(seqs, [s.prompt[-(self.max_len - 1):] for s in seqs])
-        self.running.extend(seqs)  # only now: a prefill that raised leaves no slot taken
+        chains = {seq.id: self._cached_prefix(seq.prompt[seq.window:]) for seq in seqs}
+        order = sorted(seqs, key=lambda s: len(chains[s.id]))  # equal cached lengths on consecutive slots
+        for slot, seq in enumerate(order, start=len(self.running)):
+            seq.slot = slot
+            if seq.params.penalised:
+                self._track_penalties(seq)
+        logits = []
+        for _, group in itertools.groupby(order, key=lambda s: len(chains[s.id])):
+            group = list(group)
+            for seq in group:
+                if chains[seq.id]:
+                    self.prefix_cache.load(chains[seq.id], self.cache, seq.slot)
+                seq.cached = len(chains[seq.id]) * BLOCK
+            logits.append(self._prefill(group, [s.prompt[s.window + s.cached:] for s in group], group[0].cached))
+        logits = torch.cat(logits)
+        self.running.extend(order)  # only now: a prefill that raised leaves no slot taken
         self._batch = None
-        bs = BatchSampling([s.params for s in seqs], [s.generator for s in seqs], self.device)
-        return self._finish_step(seqs, logits, bs)
+        bs = BatchSampling([s.params for s in order], [s.generator for s in order], self.device)
+        outputs = {out.seq.id: out for out in self._finish_step(order, logits, bs)}
+        return [outputs[seq.id] for seq in seqs]
 
     @torch.inference_mode()
     def step(self) -> list[StepOutput]:
@@ -160,21 +181,30 @@ class Decoder:
             seq.finish_reason = "cancelled"
             self._release(seq)
 
-    def _prefill(self, seqs: list[Sequence], tokens: list[list[int]]) -> torch.Tensor:
-        # the rows are consecutive slots, each prompt from position 0: a plain causal prefill of k rows
+    def _cached_prefix(self, window: list[int]) -> list:
+        # at least the last prompt token is prefilled again: its logits give the first token
+        if self.prefix_cache is None:
+            return []
+        return self.prefix_cache.match(window[:-1])
+
+    def _prefill(self, seqs: list[Sequence], tokens: list[list[int]], start: int = 0) -> torch.Tensor:
+        # the rows are consecutive slots, each holding its first `start` positions already: a causal prefill of
+        # k rows at positions start..start+T-1
         T = len(tokens[0])
         idx = torch.tensor(tokens, device=self.device)
-        input_pos = torch.arange(T, device=self.device)[None, :].expand(len(tokens), T)
+        input_pos = torch.arange(start, start + T, device=self.device)[None, :].expand(len(tokens), T)
         first = seqs[0].slot
-        logits = self.model.forward_cached(idx, input_pos, self.cache.rows(first, first + len(seqs)), T, start=0)
+        logits = self.model.forward_cached(idx, input_pos, self.cache.rows(first, first + len(seqs)), start + T,
+                                           start=start)
         for seq in seqs:
-            seq.pos = T
+            seq.pos = start + T
         return logits
 
     def _slide(self, seq: Sequence) -> None:
         # the context is full: keep the newest half, re-run it, and decode the pending token after it
-        context = (seq.prompt + seq.tokens)[-(self.max_len // 2):]
-        self._prefill([seq], [context[:-1]])
+        everything = seq.prompt + seq.tokens
+        seq.window = len(everything) - self.max_len // 2
+        self._prefill([seq], [everything[seq.window:-1]])
 
     def _finish_step(self, seqs: list[Sequence], logits: torch.Tensor, bs: BatchSampling) -> list[StepOutput]:
         logits = logits.float()  # (B, V)
@@ -187,6 +217,9 @@ class Decoder:
             logits = logits.index_put((rows_b, tokens_b), values, accumulate=True)
         if bs.penalised:
             logits = apply_penalties(logits, bs, self._counts[rows], self._seen[rows])
+        constrained = [i for i, s in enumerate(seqs) if s.constraint is not None]
+        if constrained:
+            logits = mask_logits(logits, constrained, [seqs[i].constraint for i in constrained])
         tokens = sample(logits, bs, self.rng)
         lps = token_logprobs(raw, tokens, bs.top_logprobs) if bs.top_logprobs is not None else None
         if self._counts is not None:
@@ -205,11 +238,12 @@ class Decoder:
         if logprob is not None and params.logprobs is not None:
             logprob.top = logprob.top[:params.logprobs]
             seq.logprobs.append(logprob)
-        if token == self.tokenizer.eot_id and not params.ignore_eos:
+        complete = seq.constraint is not None and seq.constraint.advance(token)  # the grammar allows no more
+        if token == self.tokenizer.eot_id and (complete or not params.ignore_eos):
             piece, finish = seq.detokenizer.flush(), "stop"
         else:
             piece = seq.detokenizer.push(token)
-            finish = "length" if len(seq.tokens) >= params.max_tokens else None
+            finish = "stop" if complete else "length" if len(seq.tokens) >= params.max_tokens else None
             if finish:
                 piece += seq.detokenizer.flush()
         text, stopped = seq.stopper.push(piece)
@@ -231,6 +265,8 @@ class Decoder:
         self._seen[seq.slot, torch.tensor(seq.prompt, device=self.device)] = True
 
     def _release(self, seq: Sequence) -> None:
+        if self.prefix_cache is not None:
+            self.prefix_cache.store((seq.prompt + seq.tokens)[seq.window:seq.window + seq.pos], self.cache, seq.slot)
         # keep live slots contiguous: the last sequence moves into the freed slot
         slot, last = seq.slot, self.running[-1]
         if last is not seq:

@@ -8,9 +8,13 @@ row draws its q from its own generator over the whole vocabulary, so its text do
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch.nn import functional as F
+
+if TYPE_CHECKING:
+    from .grammar import CompiledGrammar
 
 
 @dataclass
@@ -28,6 +32,7 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     ignore_eos: bool = False
     logprobs: int | None = None  # None = off; N = the chosen token's logprob and the N most likely
+    grammar: CompiledGrammar | None = None  # structured outputs: the text must match it (model/grammar.py)
 
     @property
     def greedy(self) -> bool:

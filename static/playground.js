@@ -115,6 +115,7 @@ $("reset").addEventListener("click", () => {
   }
   $("seed").value = "";
   $("stop-seqs").value = "";
+  $("json-schema").value = "";
 });
 
 const unescape = (s) => s.replace(/\\(n|t|\\)/g, (_, c) => ({ n: "\n", t: "\t", "\\": "\\" })[c]);
@@ -127,6 +128,16 @@ function sampling() {
   }
   const stops = $("stop-seqs").value.split("\n").filter((s) => s !== "").map(unescape);
   if (stops.length) out.stop = stops;
+  const schema = $("json-schema").value.trim();
+  if (schema) {
+    let parsed;
+    try {
+      parsed = JSON.parse(schema);
+    } catch (e) {
+      throw new ApiError(`The JSON schema is not valid JSON: ${e.message}`);
+    }
+    out.response_format = { type: "json_schema", json_schema: { name: "playground", schema: parsed } };
+  }
   return out;
 }
 
@@ -243,10 +254,10 @@ function prepareCompletion(body) {
 async function generate() {
   if (controller) return;
   clearError();
-  const body = { model: $("model").value || undefined, stream: true, stream_options: { include_usage: true },
-    ...sampling() };
-  let json, job;
+  let json, job, body;
   try {
+    body = { model: $("model").value || undefined, stream: true, stream_options: { include_usage: true },
+      ...sampling() };
     const seed = seedDigits(); // before prepare*, which already puts the turn on the page
     job = view === "chat" ? prepareChat(body) : prepareCompletion(body);
     json = requestJson(body, seed);

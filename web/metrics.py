@@ -29,6 +29,10 @@ WAITING = Gauge("vllm:num_requests_waiting", "Sequences submitted and waiting fo
                 registry=REGISTRY, multiprocess_mode="livesum")
 PROMPT_TOKENS = Counter("vllm:prompt_tokens", "Prompt tokens processed.", LABELS, registry=REGISTRY)
 GENERATION_TOKENS = Counter("vllm:generation_tokens", "Tokens generated.", LABELS, registry=REGISTRY)
+PREFIX_QUERIES = Counter("vllm:prefix_cache_queries", "Prompt tokens looked up in the prefix cache.", LABELS,
+                         registry=REGISTRY)
+PREFIX_HITS = Counter("vllm:prefix_cache_hits", "Prompt tokens found in the prefix cache.", LABELS,
+                      registry=REGISTRY)
 SUCCESS = Counter("vllm:request_success", "Sequences that finished, by finish reason.",
                   LABELS + ("finished_reason",), registry=REGISTRY)
 # buckets span a tiny model on a GPU (milliseconds) to a long CPU generation (minutes)
@@ -99,6 +103,8 @@ class TrackedRequest:
         if c.last is None:  # its first token: it left the queue for a decoder slot
             self._waiting.dec()
             self._running.inc()
+            PREFIX_QUERIES.labels(self._model).inc(len(self._request.prompts[out.choice]))
+            PREFIX_HITS.labels(self._model).inc(out.cached_tokens)
             self._ttft.observe(now - self._start)
             c.last, new = now, new - 1
         if new > 0:  # tokens that arrived together share the gap since the previous one
@@ -134,7 +140,7 @@ class TrackedRequest:
 def export_model(model_id: str) -> None:
     """Export every family of a model at zero (the default model at start, others as they load), as vLLM does
     once its model is loaded: a fresh server's dashboard shows zeros, not "no data"."""
-    for family in (RUNNING, WAITING, PROMPT_TOKENS, GENERATION_TOKENS, TTFT, ITL, E2E):
+    for family in (RUNNING, WAITING, PROMPT_TOKENS, GENERATION_TOKENS, PREFIX_QUERIES, PREFIX_HITS, TTFT, ITL, E2E):
         family.labels(model_id)
     for reason in ("stop", "length"):
         SUCCESS.labels(model_id, reason)

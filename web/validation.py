@@ -177,18 +177,18 @@ def exactly(value: int | bool | str) -> Any:
     return Annotated[Literal[value], BeforeValidator(same_kind)]
 
 
-def refuse(message: str, code: str = "invalid_type") -> WrapValidator:
+def refuse(message: str, code: str = "invalid_type", keep_ours: bool = True) -> WrapValidator:
     """Any failure of the field as one error with our message, at the field.
 
     For unions (pydantic reports one error per member, each with the member's type in `loc`, which reads badly)
     and for fields we cannot honour beyond a few harmless values (the type lists those). An error of ours raised
-    inside (unsupported_content in a message's parts) is kept: it says more.
+    inside (unsupported_content in a message's parts) is kept, unless keep_ours is False: it says more.
     """
     def wrap(value: Any, handler):
         try:
             return handler(value)
         except ValidationError as e:
-            ours = [x for x in e.errors(include_url=False) if x["type"] in OUR_CODES]
+            ours = [x for x in e.errors(include_url=False) if x["type"] in OUR_CODES and keep_ours]
             if ours:
                 raise PydanticCustomError(ours[0]["type"], ours[0]["msg"]) from None
             raise PydanticCustomError(code, message) from None

@@ -14,7 +14,7 @@ from engine.mailbox import TIMEOUT, Mailbox
 
 
 def _out(choice: int, n: int, finish: str | None = None) -> Output:
-    return Output(choice, n, f"t{n}", None, finish, n)
+    return Output(choice, n, f"t{n}", None, finish, n, 0)
 
 
 def test_get_all_takes_everything_waiting_without_waiting_for_more():

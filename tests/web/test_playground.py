@@ -258,6 +258,30 @@ def test_candidates_side_by_side_and_output_is_text(open_page):
     assert page.input_value("#prompt") == "The meaning of life is" + added
 
 
+def test_json_schema_box_makes_the_answer_json(open_page):
+    page = open_page().page
+    bodies = []
+    page.on("request", lambda r: r.method == "POST" and bodies.append(r.post_data_json))
+    page.fill("#json-schema", "{not json")
+    page.fill("#chat-input", "Who are you?")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#error")).to_contain_text("The JSON schema is not valid JSON")
+    assert bodies == [] and page.input_value("#chat-input") == "Who are you?"
+
+    # the tiny model is random: only the grammar can make it write this
+    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 8},
+                                               "brave": {"type": "boolean"}}, "required": ["name", "brave"]}
+    page.fill("#json-schema", json.dumps(schema))
+    set_value(page, "max_tokens", 40)
+    generate(page)
+    assert bodies[-1]["response_format"] == {"type": "json_schema",
+                                             "json_schema": {"name": "playground", "schema": schema}}
+    answer = json.loads(page.locator(".turn.assistant .candidate .text").last.inner_text())
+    assert set(answer) == {"name", "brave"} and isinstance(answer["brave"], bool)
+    page.click("#reset")
+    assert page.input_value("#json-schema") == ""
+
+
 @pytest.mark.parametrize("width", [390, 1280])
 def test_layout_fits_and_screenshots(open_page, width):
     tab = open_page(width=width)

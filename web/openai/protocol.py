@@ -3,10 +3,12 @@ request schemas from them) and the validated requests Serving runs (no Flask her
 
 Fields follow the OpenAI API reference; everything the common clients send is accepted: LobeChat's `user` and
 `stream_options`, vLLM's benchmark content-part lists, and the `tools` (or `functions`) that chat UIs such as
-Open WebUI send with every chat: the models answer in text, as OpenAI's do when they choose no tool. What we
-cannot honour (a `tool_choice` that demands a tool call, JSON mode, echo, suffix, best_of > 1) is a 400 that
-names the field, never silently ignored; a value out of range is a 400 whose `param` is the field. Unknown
-fields are ignored, as vLLM and OpenAI do. Response builders live in responses.py.
+Open WebUI send with every chat: the models answer in text, as OpenAI's do when they choose no tool. Structured
+outputs come as OpenAI's `response_format` (json_object, json_schema) or vLLM's `guided_json`, `guided_regex`,
+`guided_choice` and `structured_outputs`; model/grammar.py enforces them. What we cannot honour (a
+`tool_choice` that demands a tool call, echo, suffix, best_of > 1) is a 400 that names the field, never
+silently ignored; a value out of range is a 400 whose `param` is the field. Unknown fields are ignored, as vLLM
+and OpenAI do. Response builders live in responses.py.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pydantic import (AfterValidator, ConfigDict, Field, ValidationError, Valida
                       WrapValidator, field_validator)
 from pydantic_core import PydanticCustomError
 
+from model.grammar import CompiledGrammar, Grammar
 from model.sampling import SamplingParams
 from model.settings import DEFAULT_SAMPLING
 
@@ -36,6 +39,7 @@ MAX_STOP_CHARS = 256
 MAX_LOGIT_BIAS = 300  # entries, OpenAI's cap
 MAX_LOGPROBS = 20
 MAX_CHOICES = 128  # prompts x n in one completions request
+MAX_GUIDED_CHOICES = 256  # strings of a guided_choice
 MAX_TOKENS_LIMIT = 4096  # ServerConfig.max_tokens_limit's default; the routes pass the configured one
 # what the API accepts, (low, high) inclusive: the models below and the playground's sliders read these, so
 # the page never offers a value the API refuses (max_tokens' bound is ServerConfig.max_tokens_limit)
@@ -75,15 +79,19 @@ class GenerationRequest:
     stream: bool = False
     include_usage: bool = False
     user: str | None = None
+    grammar: Grammar | None = None  # the output must match it (structured outputs)
+    grammar_param: str | None = None  # the field it came from, for errors
 
-    def sampling_params(self, choice: int = 0, extra_stop: tuple[str, ...] = ()) -> SamplingParams:
-        """The engine's parameters for one choice; choice i of a seeded request uses seed + i, so n > 1 differ."""
+    def sampling_params(self, choice: int = 0, extra_stop: tuple[str, ...] = (),
+                        grammar: CompiledGrammar | None = None) -> SamplingParams:
+        """The engine's parameters for one choice; choice i of a seeded request uses seed + i, so n > 1 differ.
+        `grammar` is self.grammar compiled for the model's vocabulary (serving.py)."""
         seed = None if self.seed is None else (self.seed + choice) % 2**63
         return SamplingParams(
             max_tokens=self.max_tokens, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p,
             min_p=self.min_p, presence_penalty=self.presence_penalty, frequency_penalty=self.frequency_penalty,
             repetition_penalty=self.repetition_penalty, logit_bias=dict(self.logit_bias), seed=seed,
-            stop=self.stop + extra_stop, ignore_eos=self.ignore_eos, logprobs=self.logprobs)
+            stop=self.stop + extra_stop, ignore_eos=self.ignore_eos, logprobs=self.logprobs, grammar=grammar)
 
 
 @dataclass
@@ -171,6 +179,39 @@ class TextFormat(Body):
     type: Literal["text"] | None = "text"
 
 
+class JsonObjectFormat(Body):
+    type: Literal["json_object"]
+
+
+class JsonSchema(Body):
+    name: Annotated[str, Field(max_length=64)] = "response"
+    # `schema` would shadow BaseModel.schema(): the attribute is schema_, the JSON field `schema`
+    schema_: dict[str, Any] | None = Field(None, alias="schema", description="A JSON Schema; none: any JSON.")
+    strict: bool | None = None  # accepted: the output always follows the schema
+    description: str | None = None
+
+
+class JsonSchemaFormat(Body):
+    type: Literal["json_schema"]
+    json_schema: JsonSchema
+
+
+ResponseFormat = Annotated[TextFormat | JsonObjectFormat | JsonSchemaFormat, refuse(
+    "must be {\"type\": \"text\"}, {\"type\": \"json_object\"} or {\"type\": \"json_schema\", \"json_schema\": "
+    "{\"name\": ..., \"schema\": {...}}}.", "invalid_value", keep_ours=False)]
+Choices = Annotated[list[str], Field(min_length=1, max_length=MAX_GUIDED_CHOICES)]
+JsonSchemaValue = Annotated[dict[str, Any] | str, refuse("must be a JSON Schema, as an object or a string.")]
+
+
+class StructuredOutputs(Body):
+    """vLLM's newer form of the guided_* fields: one of them."""
+
+    json_: JsonSchemaValue | None = Field(None, alias="json")
+    regex: str | None = None
+    choice: Choices | None = None
+    json_object: bool | None = None
+
+
 # --- the bodies ----------------------------------------------------------------------------------------------
 
 # what one field allows only with another, in JSON Schema's words (the validators below say it in pydantic's)
@@ -212,7 +253,12 @@ class GenerationBody(Body):
     tool_choice: Annotated[Literal["none", "auto"] | None, unsupported(NO_TOOLS)] = None
     function_call: Annotated[Literal["none", "auto"] | None, unsupported(NO_TOOLS)] = None
     parallel_tool_calls: bool | None = None
-    response_format: Annotated[TextFormat | None, unsupported("only {\"type\": \"text\"} is available.")] = None
+    response_format: ResponseFormat | None = None
+    # vLLM's structured outputs: at most one of these and response_format
+    guided_json: JsonSchemaValue | None = None
+    guided_regex: str | None = None
+    guided_choice: Choices | None = None
+    structured_outputs: StructuredOutputs | None = None
     best_of: Annotated[exactly(1) | None, unsupported("ask for n candidates instead.")] = None
     modalities: Annotated[list[Literal["text"]] | None, unsupported("only text is generated.")] = None
     audio: Annotated[None, unsupported("only text is generated.")] = None
@@ -268,9 +314,37 @@ class ChatBody(GenerationBody):
 
 # --- bodies -> requests ------------------------------------------------------------------------------------------
 
+def _grammar(b: GenerationBody) -> tuple[Grammar | None, str | None]:
+    """The one output constraint the body asks for, and the field that asked; 400 when it asks for two."""
+    asked: list[tuple[str, Grammar]] = []
+    rf = b.response_format
+    if isinstance(rf, JsonObjectFormat):
+        asked.append(("response_format", Grammar("json", None)))
+    elif isinstance(rf, JsonSchemaFormat):
+        asked.append(("response_format", Grammar("json", rf.json_schema.schema_)))
+    if b.guided_json is not None:
+        asked.append(("guided_json", Grammar("json", b.guided_json)))
+    if b.guided_regex is not None:
+        asked.append(("guided_regex", Grammar("regex", b.guided_regex)))
+    if b.guided_choice is not None:
+        asked.append(("guided_choice", Grammar("choice", tuple(b.guided_choice))))
+    if (so := b.structured_outputs) is not None:
+        for name, grammar in (("json", so.json_ is not None and Grammar("json", so.json_)),
+                              ("regex", so.regex is not None and Grammar("regex", so.regex)),
+                              ("choice", so.choice is not None and Grammar("choice", tuple(so.choice))),
+                              ("json_object", bool(so.json_object) and Grammar("json", None))):
+            if grammar:
+                asked.append((f"structured_outputs.{name}", grammar))
+    if len(asked) > 1:
+        raise BadRequest(f"Ask for one output format, not {len(asked)}: {', '.join(p for p, _ in asked)}.",
+                         asked[1][0], "invalid_value")
+    return (asked[0][1], asked[0][0]) if asked else (None, None)
+
+
 def _common(b: GenerationBody, logprobs: int | None) -> dict:
     stops = [b.stop] if isinstance(b.stop, str) else b.stop or []
-    return dict(
+    grammar, grammar_param = _grammar(b)
+    return dict(grammar=grammar, grammar_param=grammar_param,
         model=b.model or None,
         # max_completion_tokens replaces the deprecated max_tokens; vLLM prefers it when both are sent
         max_tokens=b.max_completion_tokens if b.max_completion_tokens is not None else b.max_tokens,

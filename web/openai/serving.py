@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from model.grammar import CompiledGrammar, GrammarError, compile_grammar
 from model.tokenizer import Tokenizer, TokenizerError
 
 from engine import Failure, Output, Registry, Request, ServedModel
@@ -31,6 +32,7 @@ class _ChoiceState:
     chars: int = 0  # of text shown so far: a completion's text_offset
     finish_reason: str | None = None
     n_tokens: int = 0
+    cached_tokens: int = 0  # of its prompt, read from the prefix cache
     # what a non-streamed answer collects (a stream sends its deltas and keeps nothing)
     pieces: list[str] = field(default_factory=list)
     tokens: list[r.TokenInfo] = field(default_factory=list)
@@ -108,6 +110,17 @@ class Serving:
             ids = [tok.eot_id]  # start from the document separator, as GPT-2 samples unconditionally
         return ids
 
+    def _compile(self, model: ServedModel, req: GenerationRequest) -> CompiledGrammar | None:
+        if req.grammar is None:
+            return None
+        width = model.engine.lm.config.vocab_size
+        try:
+            # off the event loop: the first grammar for a model also builds its vocabulary's index (~0.5 s)
+            return self.registry.host.run_blocking(lambda: compile_grammar(req.grammar, model.tokenizer, width))
+        except GrammarError as e:
+            raise BadRequest(f"The {req.grammar_param} cannot be followed: {e}", req.grammar_param,
+                             "invalid_value") from None
+
     def _run(self, model: ServedModel, req: GenerationRequest, prompts: list[list[int]], prefix: str,
              chat: bool, disconnected: Callable[[], bool] | None, extra_stop: tuple[str, ...] = ()):
         n_vocab = model.tokenizer.n_vocab
@@ -119,9 +132,10 @@ class Serving:
         if any(len(p) > limit for p in prompts):
             raise BadRequest(f"The prompt is {max(len(p) for p in prompts)} tokens long; the limit is {limit} "
                              f"(MAX_PROMPT_TOKENS).", "messages" if chat else "prompt", "prompt_too_long")
+        grammar = self._compile(model, req)
         # choice i*n + j is the j-th candidate for prompt i, as OpenAI numbers them
         seq_prompts = [p for p in prompts for _ in range(req.n)]
-        params = [req.sampling_params(j, extra_stop) for _ in prompts for j in range(req.n)]
+        params = [req.sampling_params(j, extra_stop, grammar) for _ in prompts for j in range(req.n)]
         prompt_tokens = sum(len(p) for p in prompts)
         # metrics.track observes the request on its way through (vLLM's metric names; web/metrics.py)
         request = metrics.track(model.engine.submit(seq_prompts, params), model.id, prompt_tokens)
@@ -168,11 +182,14 @@ class _Context:
             st.started = bool(text)
         st.chars += len(text)
         st.n_tokens = out.n_tokens
+        st.cached_tokens = out.cached_tokens
         st.finish_reason = out.finish_reason
         return text
 
     def _usage(self) -> dict:
-        return r.usage(self.prompt_tokens, sum(s.n_tokens for s in self.states))
+        # the n choices of a prompt share its prompt tokens (counted once): its first choice's cache hit counts
+        cached = sum(s.cached_tokens for s in self.states[::self.req.n])
+        return r.usage(self.prompt_tokens, sum(s.n_tokens for s in self.states), cached)
 
     def collect(self, request: Request, disconnected: Callable[[], bool] | None = None) -> dict:
         next_check = time.monotonic() + HANGUP_POLL_S

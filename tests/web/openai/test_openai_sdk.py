@@ -210,7 +210,6 @@ BAD = [
                      "tool_choice": "required"}),
     ("tool_choice", {"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
                      "tool_choice": {"type": "function", "function": {"name": "f"}}}),
-    ("response_format", {"response_format": {"type": "json_object"}}),
     ("messages[1].content", {"messages": [CHAT[0], {"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]}),
     ("messages[0].role", {"messages": [{"role": "tool", "content": "x", "tool_call_id": "1"}]}),

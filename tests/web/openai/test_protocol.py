@@ -49,7 +49,7 @@ def test_out_of_range_names_the_param(field, value):
 
 @pytest.mark.parametrize("field,value", [
     ("tool_choice", "required"), ("tool_choice", {"type": "function", "function": {"name": "f"}}),
-    ("function_call", {"name": "f"}), ("response_format", {"type": "json_schema"}), ("best_of", 2),
+    ("function_call", {"name": "f"}), ("best_of", 2),
     ("modalities", ["audio"]), ("audio", {"voice": "x"}),
 ])
 def test_unsupported_fields_are_named(field, value):
@@ -228,17 +228,18 @@ def test_sse_frames():
 def test_response_shapes():
     info = r.TokenInfo("Hi", [72, 105], -0.5, [("Hi", [72, 105], -0.5), (" a", [32, 97], -1.5)])
     choice = r.Choice(0, "Hi", "length", [info])
-    c = r.completion("cmpl-1", 5, "m", [choice], r.usage(2, 1))
+    c = r.completion("cmpl-1", 5, "m", [choice], r.usage(2, 1, 0))
     assert c["choices"][0]["logprobs"] == {"tokens": ["Hi"], "token_logprobs": [-0.5],
                                            "top_logprobs": [{"Hi": -0.5, " a": -1.5}], "text_offset": [0]}
-    assert c["usage"] == {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3}
-    ch = r.chat_completion("chatcmpl-1", 5, "m", [choice], r.usage(2, 1))
+    assert c["usage"] == {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3,
+                          "prompt_tokens_details": {"cached_tokens": 0}}
+    ch = r.chat_completion("chatcmpl-1", 5, "m", [choice], r.usage(2, 1, 0))
     assert ch["choices"][0]["message"] == {"role": "assistant", "content": "Hi"}
     assert ch["choices"][0]["logprobs"]["content"][0]["top_logprobs"][1] == {"token": " a", "logprob": -1.5,
                                                                               "bytes": [32, 97]}
     chunk = r.chat_chunk("x", 1, "m", 2, {}, finish_reason="stop")
     assert chunk["choices"][0] == {"index": 2, "delta": {}, "logprobs": None, "finish_reason": "stop"}
-    assert r.usage_chunk("x", 1, "m", "chat.completion.chunk", r.usage(1, 1))["choices"] == []
+    assert r.usage_chunk("x", 1, "m", "chat.completion.chunk", r.usage(1, 1, 0))["choices"] == []
     assert r.model_card("m", 3)["root"] == "m"
 
 
