@@ -1,11 +1,15 @@
 """Place a checkpoint's model on a device: device and dtype chosen automatically or by the user."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 
 from . import cpu_kernel
 from .checkpoint import HF_CONV1D_WEIGHTS, Checkpoint, CheckpointError, expected_shapes, read_checkpoint
@@ -98,9 +102,33 @@ def place_model(model: GPT, device: torch.device, dtype: torch.dtype, quantize: 
     if quantize != "none":
         from .quantize import quantize_model
         quantize_model(model, quantize)
+        if device.type == "cpu":
+            own_memory(model)
     elif device.type == "cpu" and dtype == torch.float32:
         cpu_kernel.library()  # build the decode kernel now rather than in the first request
     return model
+
+
+def own_memory(model: nn.Module) -> None:
+    """Copy what is left of the checkpoint's tensors (position embedding, layer norms, biases) out of it.
+
+    A checkpoint is read memory-mapped, as one storage for all its tensors: one small survivor keeps the whole
+    file mapped, and every page quantizing read stays resident (the fp32 weights, 0.5 GB for GPT-2 124M, beside
+    their int8 copies). Then the memory freed while quantizing goes back to the system."""
+    for t in list(model.parameters()) + list(model.buffers()):
+        if t.device.type == "cpu":
+            t.data = t.data.clone()
+    gc.collect()
+    trim_heap()
+
+
+def trim_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc's malloc_trim); nothing elsewhere."""
+    name = ctypes.util.find_library("c")
+    try:
+        ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS): nothing to trim
+        pass
 
 
 def weight_bytes(config: GPTConfig, dtype: torch.dtype, quantize: str = "none", tied: bool = True) -> int:

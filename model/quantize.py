@@ -21,11 +21,19 @@ from .gpt import GPT
 MODES = ("none", "int8")
 
 
+ROWS_AT_ONCE = 2048  # rows quantized per pass: the fp32 temporaries of the 50k-row lm_head stay ~6 MB, not 150
+
+
 def quantize_rows(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(int8 rows, fp32 scale per row) of a (N, K) weight."""
-    w = w.float()
-    scale = (w.abs().amax(dim=1) / 127).clamp(min=1e-12)
-    return torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8), scale
+    q = torch.empty(w.shape, dtype=torch.int8, device=w.device)
+    scale = torch.empty(w.shape[0], dtype=torch.float32, device=w.device)
+    for start in range(0, w.shape[0], ROWS_AT_ONCE):
+        rows = w[start:start + ROWS_AT_ONCE].float()
+        s = (rows.abs().amax(dim=1) / 127).clamp(min=1e-12)
+        q[start:start + ROWS_AT_ONCE] = torch.round(rows / s[:, None]).clamp(-127, 127)
+        scale[start:start + ROWS_AT_ONCE] = s
+    return q, scale
 
 
 class Int8Linear(nn.Module):
@@ -36,9 +44,9 @@ class Int8Linear(nn.Module):
         if self.cpu:
             with warnings.catch_warnings():  # quantized tensor types are deprecated; the packed op is not
                 warnings.simplefilter("ignore", UserWarning)
-                qw = torch.quantize_per_channel(q.float() * scale[:, None], scale.double(),
-                                                torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8)
-                b = None if bias is None else bias.float()
+                qw = torch._make_per_channel_quantized_tensor(q, scale.double(),
+                                                              torch.zeros_like(scale, dtype=torch.long), 0)
+                b = None if bias is None else bias.float().clone()  # its own: the checkpoint's file stays unmapped
                 self._packed = torch.ops.quantized.linear_prepack(qw, b)  # fbgemm's blocked layout, made once
         else:
             self.register_buffer("weight_int8", q.contiguous())

@@ -51,3 +51,34 @@ def test_int8_model_decodes_through_the_decoder():
     prompt = lm.tokenizer.encode("ROMEO:")
     (seq,) = generate(lm, [prompt], SamplingParams(max_tokens=12, temperature=0))
     assert len(seq.tokens) == 12 and max(seq.tokens) < lm.tokenizer.n_vocab
+
+
+RSS_PROBE = """
+import sys
+from model.generate import generate
+from model.loader import load_model
+from model.sampling import SamplingParams
+lm = load_model(sys.argv[1], "cpu", "float32", quantize=sys.argv[2], kv_slots=1)
+generate(lm, [[1, 2, 3] * 20], SamplingParams(max_tokens=8), max_batch=1)
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+print(int(status["VmRSS"].split()[0]))
+"""
+
+
+def test_an_int8_process_holds_less_memory_than_an_fp32_one(tmp_path):
+    # the checkpoint is read memory-mapped: a tensor left pointing into the file (a bias the int8 kernel kept)
+    # keeps all of its fp32 pages resident beside their int8 copies
+    import subprocess
+    import sys
+
+    from checkpoints import tiny_model, write_nanogpt
+    path = write_nanogpt(tmp_path / "wide.pt", tiny_model(n_layer=4, n_head=8, n_embd=512, block_size=128))
+
+    def rss_kib(quantize: str) -> int:
+        out = subprocess.run([sys.executable, "-c", RSS_PROBE, str(path), quantize], capture_output=True,
+                             text=True, check=True, env={"PYTHONPATH": ".", "PATH": "/usr/bin:/bin"})
+        return int(out.stdout.split()[-1])
+
+    fp32, int8 = rss_kib("none"), rss_kib("int8")
+    # the weights: 117 MiB in fp32, about 31 MiB in int8
+    assert int8 < fp32 - 50 * 1024, (fp32, int8)
