@@ -61,11 +61,11 @@ class PrefixCache:
         """Copy a chain's keys and values into positions [0, len(chain) * BLOCK) of a cache slot."""
         if not chain:
             return
-        kv = self.pool[torch.tensor([b.index for b in chain], device=self.pool.device)]  # (n, L, 2, nh, B, hs)
         n = len(chain) * BLOCK
-        for layer, (k, v) in enumerate(zip(cache.k, cache.v)):
-            k[slot, :, :n] = kv[:, layer, 0].transpose(0, 1).flatten(1, 2)  # (nh, n, hs)
-            v[slot, :, :n] = kv[:, layer, 1].transpose(0, 1).flatten(1, 2)
+        kv = self.pool[self._rows(chain)]  # (n blocks, L, 2, nh, BLOCK, hs): one gather
+        kv = kv.permute(1, 2, 3, 0, 4, 5).flatten(3, 4)  # (L, 2, nh, n, hs)
+        # one fused copy into the 2L layer caches: per-tensor copies would be 2L kernel launches on a GPU
+        torch._foreach_copy_(_slot_views(cache, slot, 0, n), list(kv.flatten(0, 1).unbind(0)))
 
     def store(self, tokens: list[int], cache: KVCache, slot: int) -> None:
         """Keep the full blocks of a slot whose positions [0, len(tokens)) hold the keys and values of tokens."""
@@ -84,14 +84,16 @@ class PrefixCache:
             parent = block
         if not new:
             return
-        first = len(chain) * BLOCK
-        rows = torch.tensor([b.index for b in new], device=self.pool.device)
-        n = len(new) * BLOCK
-        for layer, (k, v) in enumerate(zip(cache.k, cache.v)):
-            for i, src in enumerate((k, v)):
-                blocks = src[slot, :, first:first + n].unflatten(1, (len(new), BLOCK)).transpose(0, 1)
-                self.pool[rows, layer, i] = blocks  # (n, nh, BLOCK, hs)
+        first, n = len(chain) * BLOCK, len(new) * BLOCK
+        kv = torch.stack(_slot_views(cache, slot, first, first + n))  # (2L, nh, n, hs): one kernel
+        kv = kv.unflatten(0, (-1, 2)).unflatten(3, (len(new), BLOCK)).permute(3, 0, 1, 2, 4, 5)
+        self.pool.index_copy_(0, self._rows(new), kv)  # (new blocks, L, 2, nh, BLOCK, hs)
         self._touch(chain + new)
+
+    def _rows(self, blocks: list[Block]) -> torch.Tensor:
+        # from pinned memory on CUDA: the copy is queued behind the decode step rather than waiting for it
+        rows = torch.tensor([b.index for b in blocks], pin_memory=self.pool.device.type == "cuda")
+        return rows.to(self.pool.device, non_blocking=True)
 
     def _touch(self, chain: list[Block]) -> None:
         for block in reversed(chain):  # the first block ends most recent: parents outlive their children
@@ -109,3 +111,8 @@ class PrefixCache:
         if block.parent is not None:
             block.parent.children -= 1
         return block.index
+
+
+def _slot_views(cache: KVCache, slot: int, start: int, stop: int) -> list[torch.Tensor]:
+    """Positions [start, stop) of one slot in every layer, keys then values: (nh, stop - start, hs) views."""
+    return [t[slot, :, start:stop] for kv in zip(cache.k, cache.v) for t in kv]
