@@ -223,9 +223,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     help="int8: our model's weights as QUANTIZE=int8 loads them (model/quantize.py); the peer stays")
     ap.add_argument("--peer", default="transformers", choices=["transformers", "llama.cpp"],
                     help="llama.cpp: after the transformers table, also time llama.cpp at batch 1 (CPU only)")
+    ap.add_argument("--dtype", choices=["float32", "bfloat16", "float16"],
+                    help="both sides' weights and activations (default: bfloat16 on CUDA, float32 on CPU)")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    dtype = getattr(torch, args.dtype) if args.dtype else torch.bfloat16 if device.type == "cuda" else torch.float32
     if device.type == "cpu":
         torch.set_num_threads(args.threads)
     lm, hf = build_models(args.size, device, dtype, args.quantize)
@@ -233,7 +235,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         from model.quantize import weight_bytes
         print(f"{args.quantize}: weights {weight_bytes(hf) / 2**20:.0f} MiB -> {weight_bytes(lm.model) / 2**20:.0f} MiB")
     products = ""
-    if device.type == "cpu" and args.quantize == "none":  # model/cpu_kernel.py, or oneDNN without a compiler
+    if device.type == "cpu" and args.quantize == "none" and dtype == torch.float32:  # the C kernel is fp32 only
         products = ", decode products through " + ("cpu_kernel.c" if cpu_kernel.library() else "oneDNN")
     print(f"GPT-2 {args.size}, {device}, {str(dtype).removeprefix('torch.')}, threads {torch.get_num_threads()}, "
           f"prompt {args.prompt_tokens}, {args.new_tokens} new tokens, median step of {args.repeats} runs each"

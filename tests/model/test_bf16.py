@@ -1,0 +1,47 @@
+"""DTYPE=bfloat16 on the CPU: half the bytes per token, the bundled model's predictions within 1% of float32's."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from test_quantize import HELD_OUT
+from model.generate import generate
+from model.loader import load_model
+from model.sampling import SamplingParams
+from model.settings import BUNDLED_CHECKPOINT
+
+
+def perplexity(lm) -> float:
+    """Of the model's own predictions on held-out text, the loss computed in float32 whatever the model's dtype."""
+    ids = torch.tensor([lm.tokenizer.encode(HELD_OUT)])
+    with torch.inference_mode():
+        x = lm.model.transformer.wte(ids[:, :-1]) + lm.model.transformer.wpe(torch.arange(ids.size(1) - 1))
+        for block in lm.model.transformer.h:
+            x = block(x)
+        logits = lm.model.lm_head(lm.model.transformer.ln_f(x)).float()
+    return math.exp(F.cross_entropy(logits[0], ids[0, 1:]).item())
+
+
+def test_bf16_perplexity_within_one_percent():
+    full = load_model(BUNDLED_CHECKPOINT, "cpu", "float32")
+    half = load_model(BUNDLED_CHECKPOINT, "cpu", "bfloat16")
+    assert half.model.lm_head.weight.dtype == torch.bfloat16
+    p_full, p_half = perplexity(full), perplexity(half)
+    print(f"\nperplexity on Sonnet 18: float32 {p_full:.2f}, bfloat16 {p_half:.2f}")
+    assert abs(p_half - p_full) / p_full < 0.01
+
+
+def test_bf16_greedy_tokens_are_float32s_on_a_sharpened_model():
+    # where two tokens are nearly tied, bf16's rounding may pick the other; the final layer norm's gain times 4
+    # widens every gap fourfold, so a different token means a real error, not a coin toss
+    out = []
+    for dtype in ("float32", "bfloat16"):
+        lm = load_model(BUNDLED_CHECKPOINT, "cpu", dtype)
+        with torch.no_grad():
+            lm.model.transformer.ln_f.weight.mul_(4)
+            lm.model.transformer.ln_f.bias.mul_(4)
+        prompts = [lm.tokenizer.encode(p) for p in ("ROMEO:", "JULIET:\nO Romeo,", "First Citizen:\nBefore we")]
+        out.append([s.tokens for s in generate(lm, prompts, SamplingParams(max_tokens=32, temperature=0))])
+    assert out[0] == out[1]
