@@ -105,7 +105,9 @@ def lltokenizer(tokenizer: Tokenizer, width: int) -> llguidance.LLTokenizer:
 
     class Vocabulary:  # what llguidance.TokenizerWrapper reads
         eos_token_id, bos_token_id = eos, None
-        special_token_ids = list(range(tokenizer.n_vocab, width))
+        # <|endoftext|> is a special token, never text: its 13 bytes would fit inside a JSON string, where the
+        # decoder would take it as the end of the answer (tests/model/test_grammar.py checks the mask)
+        special_token_ids = sorted({eos, *range(tokenizer.n_vocab, width)})
 
         def __init__(self):
             self.tokens = tokens

@@ -4,11 +4,12 @@ import json
 import re
 
 import pytest
+import torch
 
 from checkpoints import tiny_model
 from test_generate import TOK, loaded
 from model.generate import Decoder, generate
-from model.grammar import Grammar, GrammarError, compile_grammar
+from model.grammar import Grammar, GrammarError, compile_grammar, mask_logits
 from model.sampling import SamplingParams
 from model.tokenizer import CharTokenizer
 
@@ -40,11 +41,23 @@ def test_a_random_model_writes_json_that_validates(lm):
         assert len(person["name"]) <= 12 and 0 <= person["age"] <= 150 and isinstance(person["happy"], bool)
 
 
+def test_end_of_text_is_never_text_inside_the_output():
+    constraint = compile_grammar(Grammar("json", PERSON), TOK, WIDTH).constraint()
+    for token in TOK.encode('{"name":"Rom'):
+        assert not constraint.advance(token)
+    allowed = mask_logits(torch.zeros(1, WIDTH), [0], [constraint])[0] > float("-inf")
+    assert allowed[TOK.encode("eo")[0]] and not allowed[TOK.eot_id]  # inside a string: anything but the end
+    for token in TOK.encode('eo","age":7,"happy":true}'):
+        done = constraint.advance(token)
+    assert done  # the object is closed: nothing may follow
+
+
 def test_choice_and_regex(lm):
     for text, finish in texts(lm, constrained(Grammar("choice", ("yes", "no", "maybe so")), max_tokens=20)):
         assert text in ("yes", "no", "maybe so") and finish == "stop"
-    for text, _ in texts(lm, constrained(Grammar("regex", r"\d{3}-\d{4}"), max_tokens=20, temperature=1.0)):
-        assert re.fullmatch(r"\d{3}-\d{4}", text)
+    # [0-9], not \d: llguidance's \d is Rust's, any Unicode digit, of a newer Unicode than Python's re knows
+    for text, _ in texts(lm, constrained(Grammar("regex", r"[0-9]{3}-[0-9]{4}"), max_tokens=20, temperature=1.0)):
+        assert re.fullmatch(r"[0-9]{3}-[0-9]{4}", text)
 
 
 def test_json_object_is_an_object_and_a_cut_short_one_says_length(lm):
