@@ -26,12 +26,12 @@ def linear(x: torch.Tensor, layer: nn.Linear, gelu: nn.GELU | None = None) -> to
     summation order differs. Training keeps F.linear (neither has autograd).
     """
     if (type(layer) is nn.Linear  # not model/quantize.py's int8 layers
-            and x.dtype == torch.float32 and x.is_cpu and not torch.is_grad_enabled()):
+            and x.dtype in (torch.float32, torch.bfloat16) and x.is_cpu and not torch.is_grad_enabled()):
         approximate = None if gelu is None else gelu.approximate
         y = cpu_kernel.linear(x, layer.weight, layer.bias, approximate)
         if y is not None:
             return y
-        if _onednn_linear is not None and torch._C._get_mkldnn_enabled():
+        if x.dtype == torch.float32 and _onednn_linear is not None and torch._C._get_mkldnn_enabled():
             return _onednn_linear(x, layer.weight, layer.bias, "none" if gelu is None else "gelu", [],
                                   approximate or "")
     return layer(x) if gelu is None else gelu(layer(x))

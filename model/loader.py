@@ -104,7 +104,7 @@ def place_model(model: GPT, device: torch.device, dtype: torch.dtype, quantize: 
         quantize_model(model, quantize)
         if device.type == "cpu":
             own_memory(model)
-    elif device.type == "cpu" and dtype == torch.float32:
+    elif device.type == "cpu" and dtype in cpu_kernel.KERNELS:
         cpu_kernel.library()  # build the decode kernel now rather than in the first request
     return model
 

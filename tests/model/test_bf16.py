@@ -43,5 +43,8 @@ def test_bf16_greedy_tokens_are_float32s_on_a_sharpened_model():
             lm.model.transformer.ln_f.weight.mul_(4)
             lm.model.transformer.ln_f.bias.mul_(4)
         prompts = [lm.tokenizer.encode(p) for p in ("ROMEO:", "JULIET:\nO Romeo,", "First Citizen:\nBefore we")]
-        out.append([s.tokens for s in generate(lm, prompts, SamplingParams(max_tokens=32, temperature=0))])
-    assert out[0] == out[1]
+        greedy = SamplingParams(max_tokens=32, temperature=0)
+        batched = [s.tokens for s in generate(lm, prompts, greedy)]  # bf16 batches: oneDNN
+        alone = [generate(lm, [p], greedy, max_batch=1)[0].tokens for p in prompts]  # one row: cpu_kernel.c
+        out.append((batched, alone))
+    assert out[0][0] == out[1][0] == out[1][1]

@@ -37,11 +37,32 @@ def test_products_equal_pytorch(rows, out_features, bias, gelu):
     torch.testing.assert_close(y.double(), expected, rtol=1e-5, atol=1e-5)
 
 
+@needs_kernel
+@pytest.mark.parametrize("rows", [1, 5, cpu_kernel.MAX_ROWS])
+@pytest.mark.parametrize("gelu", [None, "none"])
+def test_bf16_products_are_the_exact_products_of_the_bf16_numbers(rows, gelu, monkeypatch):
+    # summed in fp32 and rounded once: the exact product of the bf16 inputs, rounded to bf16
+    monkeypatch.setattr(cpu_kernel, "MAX_ROWS_BF16", cpu_kernel.MAX_ROWS)  # the kernel serves any row count
+    g = torch.Generator().manual_seed(rows)
+    x = torch.randn(rows, 768, generator=g).bfloat16()
+    w = (torch.randn(2304, 768, generator=g) / 768 ** 0.5).bfloat16()
+    b = torch.randn(2304, generator=g).bfloat16()
+    y = cpu_kernel.linear(x, w, b, gelu)
+    expected = F.linear(x.double(), w.double(), b.double())
+    if gelu is not None:
+        expected = F.gelu(expected)
+    assert y.dtype == torch.bfloat16
+    torch.testing.assert_close(y, expected.bfloat16(), rtol=1.6e-2, atol=1e-5)  # one bf16 rounding
+    assert (y.double() - expected).abs().max() <= (expected.abs() * 2**-8).max()
+
+
 def test_declines_what_it_does_not_serve():
     w = torch.randn(16, 32)
     assert cpu_kernel.linear(torch.randn(cpu_kernel.MAX_ROWS + 1, 32), w, None) is None  # oneDNN's GEMM is faster
     assert cpu_kernel.linear(torch.randn(1, 16), w.t(), None) is None  # not contiguous
     assert cpu_kernel.linear(torch.randn(1, 32, dtype=torch.float64), w.double(), None) is None
+    # bf16 batches go to oneDNN (AMX where the CPU has it)
+    assert cpu_kernel.linear(torch.randn(2, 32).bfloat16(), w.bfloat16(), None) is None
 
 
 @needs_kernel
