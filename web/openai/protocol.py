@@ -28,6 +28,7 @@ from engine import Message  # a chat turn as the transcript renders it ('develop
 
 from ..errors import BadRequest
 from ..validation import Body, exactly, integer, number, refuse, short, unsupported, validate
+from .structured import Choices, JsonSchemaValue, ResponseFormat, StructuredOutputs, output_constraint
 
 # one source for the API, the playground and the CLI: the Flask nanoGPT server's defaults (model/settings.py)
 DEFAULTS = {name: getattr(DEFAULT_SAMPLING, name) for name in ("max_tokens", "temperature", "top_k", "top_p")}
@@ -39,7 +40,6 @@ MAX_STOP_CHARS = 256
 MAX_LOGIT_BIAS = 300  # entries, OpenAI's cap
 MAX_LOGPROBS = 20
 MAX_CHOICES = 128  # prompts x n in one completions request
-MAX_GUIDED_CHOICES = 256  # strings of a guided_choice
 MAX_TOKENS_LIMIT = 4096  # ServerConfig.max_tokens_limit's default; the routes pass the configured one
 # what the API accepts, (low, high) inclusive: the models below and the playground's sliders read these, so
 # the page never offers a value the API refuses (max_tokens' bound is ServerConfig.max_tokens_limit)
@@ -175,43 +175,6 @@ class StreamOptions(Body):
     include_usage: bool | None = False
 
 
-class TextFormat(Body):
-    type: Literal["text"] | None = "text"
-
-
-class JsonObjectFormat(Body):
-    type: Literal["json_object"]
-
-
-class JsonSchema(Body):
-    name: Annotated[str, Field(max_length=64)] = "response"
-    # `schema` would shadow BaseModel.schema(): the attribute is schema_, the JSON field `schema`
-    schema_: dict[str, Any] | None = Field(None, alias="schema", description="A JSON Schema; none: any JSON.")
-    strict: bool | None = None  # accepted: the output always follows the schema
-    description: str | None = None
-
-
-class JsonSchemaFormat(Body):
-    type: Literal["json_schema"]
-    json_schema: JsonSchema
-
-
-ResponseFormat = Annotated[TextFormat | JsonObjectFormat | JsonSchemaFormat, refuse(
-    "must be {\"type\": \"text\"}, {\"type\": \"json_object\"} or {\"type\": \"json_schema\", \"json_schema\": "
-    "{\"name\": ..., \"schema\": {...}}}.", "invalid_value", keep_ours=False)]
-Choices = Annotated[list[str], Field(min_length=1, max_length=MAX_GUIDED_CHOICES)]
-JsonSchemaValue = Annotated[dict[str, Any] | str, refuse("must be a JSON Schema, as an object or a string.")]
-
-
-class StructuredOutputs(Body):
-    """vLLM's newer form of the guided_* fields: one of them."""
-
-    json_: JsonSchemaValue | None = Field(None, alias="json")
-    regex: str | None = None
-    choice: Choices | None = None
-    json_object: bool | None = None
-
-
 # --- the bodies ----------------------------------------------------------------------------------------------
 
 # what one field allows only with another, in JSON Schema's words (the validators below say it in pydantic's)
@@ -314,36 +277,9 @@ class ChatBody(GenerationBody):
 
 # --- bodies -> requests ------------------------------------------------------------------------------------------
 
-def _grammar(b: GenerationBody) -> tuple[Grammar | None, str | None]:
-    """The one output constraint the body asks for, and the field that asked; 400 when it asks for two."""
-    asked: list[tuple[str, Grammar]] = []
-    rf = b.response_format
-    if isinstance(rf, JsonObjectFormat):
-        asked.append(("response_format", Grammar("json", None)))
-    elif isinstance(rf, JsonSchemaFormat):
-        asked.append(("response_format", Grammar("json", rf.json_schema.schema_)))
-    if b.guided_json is not None:
-        asked.append(("guided_json", Grammar("json", b.guided_json)))
-    if b.guided_regex is not None:
-        asked.append(("guided_regex", Grammar("regex", b.guided_regex)))
-    if b.guided_choice is not None:
-        asked.append(("guided_choice", Grammar("choice", tuple(b.guided_choice))))
-    if (so := b.structured_outputs) is not None:
-        for name, grammar in (("json", so.json_ is not None and Grammar("json", so.json_)),
-                              ("regex", so.regex is not None and Grammar("regex", so.regex)),
-                              ("choice", so.choice is not None and Grammar("choice", tuple(so.choice))),
-                              ("json_object", bool(so.json_object) and Grammar("json", None))):
-            if grammar:
-                asked.append((f"structured_outputs.{name}", grammar))
-    if len(asked) > 1:
-        raise BadRequest(f"Ask for one output format, not {len(asked)}: {', '.join(p for p, _ in asked)}.",
-                         asked[1][0], "invalid_value")
-    return (asked[0][1], asked[0][0]) if asked else (None, None)
-
-
 def _common(b: GenerationBody, logprobs: int | None) -> dict:
     stops = [b.stop] if isinstance(b.stop, str) else b.stop or []
-    grammar, grammar_param = _grammar(b)
+    grammar, grammar_param = output_constraint(b)
     return dict(grammar=grammar, grammar_param=grammar_param,
         model=b.model or None,
         # max_completion_tokens replaces the deprecated max_tokens; vLLM prefers it when both are sent
