@@ -3,6 +3,7 @@ them (no compiler, CPU_KERNEL=0) the model still decodes through oneDNN."""
 import logging
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -61,8 +62,10 @@ def test_declines_what_it_does_not_serve():
     assert cpu_kernel.linear(torch.randn(cpu_kernel.MAX_ROWS + 1, 32), w, None) is None  # oneDNN's GEMM is faster
     assert cpu_kernel.linear(torch.randn(1, 16), w.t(), None) is None  # not contiguous
     assert cpu_kernel.linear(torch.randn(1, 32, dtype=torch.float64), w.double(), None) is None
-    # bf16 batches go to oneDNN (AMX where the CPU has it)
-    assert cpu_kernel.linear(torch.randn(2, 32).bfloat16(), w.bfloat16(), None) is None
+    # bf16 batches go to oneDNN where the CPU has AMX (one row on the kernel), else up to MAX_ROWS rows
+    amx = b"amx_bf16" in Path("/proc/cpuinfo").read_bytes()
+    assert cpu_kernel.MAX_ROWS_BF16 == (1 if amx else cpu_kernel.MAX_ROWS)
+    assert cpu_kernel.linear(torch.randn(cpu_kernel.MAX_ROWS_BF16 + 1, 32).bfloat16(), w.bfloat16(), None) is None
 
 
 @needs_kernel
