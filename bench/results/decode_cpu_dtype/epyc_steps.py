@@ -1,6 +1,6 @@
 # The EPYC bf16/fp32 step times quoted in PERFORMANCE.md: our Decoder alone, 4 alternated repeats, median step of 30.
 import statistics, time, torch, sys
-sys.path.insert(0, "/work/main")
+sys.path.insert(0, ".")  # run from the repository root
 torch.set_num_threads(2)
 from bench.decode import build_models
 from model.generate import Decoder
