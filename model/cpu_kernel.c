@@ -23,9 +23,12 @@ static inline float activate(float v, int act) {
     return v;
 }
 
-/* Every row of x dotted with eight rows of weights w0..w7 (WEIGHT(p, i): row p's i-th weight as a float), written
- * to the n outputs o..o+n-1 of each row of y. Named sums vectorise where an array of them does not. */
-#define DOT8_ROWS(WEIGHT)                                                                               \
+/* Every row of x dotted with eight rows of weights WK[0..7] of type TYPE (WEIGHT(p, i): row p's i-th weight as a
+ * float), written to the n outputs o..o+n-1 of each row of y. Named row pointers and sums vectorise where arrays
+ * of them do not. */
+#define DOT8_ROWS(TYPE, WEIGHT, WK)                                                                     \
+    const TYPE *w0 = WK[0], *w1 = WK[1], *w2 = WK[2], *w3 = WK[3];                                     \
+    const TYPE *w4 = WK[4], *w5 = WK[5], *w6 = WK[6], *w7 = WK[7];                                     \
     for (long r = 0; r < rows; r++) {                                                                   \
         const float *xr = x + r * in;                                                                   \
         float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;  \
@@ -70,9 +73,7 @@ void skinny_linear(const float *x, const float *w, const float *b, float *y,
     #pragma omp parallel for schedule(static) num_threads(threads)
     for (long o = 0; o < out; o += 8) {
         EIGHT_ROWS(float)
-        const float *w0 = wk[0], *w1 = wk[1], *w2 = wk[2], *w3 = wk[3];
-        const float *w4 = wk[4], *w5 = wk[5], *w6 = wk[6], *w7 = wk[7];
-        DOT8_ROWS(FP32)
+        DOT8_ROWS(float, FP32, wk)
     }
 }
 
@@ -88,18 +89,16 @@ void skinny_linear_bf16(const float *x, const uint16_t *w, const float *b, float
         for (long o = 0; o < out; o += 8) {
             EIGHT_ROWS(uint16_t)
             if (wide) {
+                const float *wr[8];
                 for (long k = 0; k < 8; k++) {
+                    wr[k] = wide + k * in;
                     #pragma omp simd
                     for (long i = 0; i < in; i++)
                         wide[k * in + i] = bf16_to_float(wk[k][i]);
                 }
-                const float *w0 = wide, *w1 = wide + in, *w2 = wide + 2 * in, *w3 = wide + 3 * in;
-                const float *w4 = wide + 4 * in, *w5 = wide + 5 * in, *w6 = wide + 6 * in, *w7 = wide + 7 * in;
-                DOT8_ROWS(FP32)
+                DOT8_ROWS(float, FP32, wr)
             } else {
-                const uint16_t *w0 = wk[0], *w1 = wk[1], *w2 = wk[2], *w3 = wk[3];
-                const uint16_t *w4 = wk[4], *w5 = wk[5], *w6 = wk[6], *w7 = wk[7];
-                DOT8_ROWS(BF16)
+                DOT8_ROWS(uint16_t, BF16, wk)
             }
         }
         free(wide);

@@ -35,6 +35,7 @@ KERNELS = {torch.float32: "skinny_linear", torch.bfloat16: "skinny_linear_bf16"}
 log = logging.getLogger(__name__)
 
 
+@functools.cache
 def _cpu_signature() -> bytes:
     """What -march=native compiles for: the first CPU's model and features (x86 and Arm field names)."""
     with open("/proc/cpuinfo", "rb") as f:
