@@ -3,14 +3,15 @@
 llguidance (the library vLLM and SGLang also use) turns a grammar into a per-token mask: at each step every
 constrained row of the batch gets the set of tokens that keep its text a prefix of a match, and its logits of
 all others become -inf before sampling. Unconstrained rows pay nothing. Chosen over xgrammar, measured in our
-sampler (PERFORMANCE.md): it compiles a schema in about 1 ms against 9, fills 32 masks in about 0.1 ms on its own
-threads, and adds 8 MB to an install where xgrammar adds 1.2 GB (triton, transformers).
+sampler (PERFORMANCE.md): it compiles a schema in about 1 ms against 15 (each request may bring a new one), and
+adds 8 MB to an install where xgrammar adds 1.2 GB (triton, transformers); xgrammar fills masks faster, which is
+small beside the rest of a step.
 
 JSON is compact (no free whitespace): a small model left free to emit whitespace can emit it forever, and a
 newline could meet a chat format's stop string. An object schema that says nothing of additionalProperties
 allows none, as vLLM's default backend (xgrammar's strict mode) has it: a small model otherwise goes on adding
-keys. A generation ends when the grammar is complete: the moment no
-token can extend the match, or when the model picks end-of-text where the grammar allows it.
+keys. A generation ends when the grammar is complete: the moment no token can extend the match, or when the
+model picks end-of-text where the grammar allows it.
 """
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ from .tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
 BITS = 32  # llguidance's mask: one bit per token, 32 tokens per int32
+
+
+def mask_words(width: int) -> int:
+    """int32 words of a mask over `width` tokens."""
+    return (width + BITS - 1) // BITS
 
 
 class GrammarError(ValueError):
@@ -76,7 +82,7 @@ class Constraint:
 
     def __init__(self, matcher: llguidance.LLMatcher, width: int):
         self.matcher = matcher
-        self.words = (width + BITS - 1) // BITS  # of its mask
+        self.words = mask_words(width)
 
     def advance(self, token: int) -> bool:
         """Take the sampled token; True when the output is complete (nothing may follow it)."""
@@ -123,7 +129,7 @@ def _prototype(tokenizer: Tokenizer, width: int, spec: str) -> llguidance.LLMatc
     matcher = llguidance.LLMatcher(lltokenizer(tokenizer, width), spec, log_level=0)
     if matcher.is_error():
         raise GrammarError(matcher.get_error())
-    first = torch.zeros(1, (width + BITS - 1) // BITS, dtype=torch.int32)
+    first = torch.zeros(1, mask_words(width), dtype=torch.int32)
     matcher.unsafe_compute_mask_ptr(first.data_ptr(), first.numel() * 4)
     if not unpack(first, tokenizer.n_vocab).any():
         raise GrammarError("this model's vocabulary has no token that can start the output")
@@ -132,9 +138,10 @@ def _prototype(tokenizer: Tokenizer, width: int, spec: str) -> llguidance.LLMatc
 
 def compile_grammar(grammar: Grammar, tokenizer: Tokenizer, width: int) -> CompiledGrammar:
     """Check and compile a grammar for one model's vocabulary; GrammarError says what is wrong with it."""
+    width = max(width, tokenizer.n_vocab + 1)  # room for a virtual end-of-text (see lltokenizer)
     try:
         spec = grammar.spec()
-        _prototype(tokenizer, max(width, tokenizer.n_vocab + 1), spec)
+        _prototype(tokenizer, width, spec)
     except GrammarError:
         raise
     except (ValueError, TypeError) as e:  # llguidance's own report of a schema or regex it cannot compile
@@ -143,7 +150,7 @@ def compile_grammar(grammar: Grammar, tokenizer: Tokenizer, width: int) -> Compi
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
         raise GrammarError(f"the grammar cannot be compiled ({type(e).__name__})") from None
-    return CompiledGrammar(tokenizer, max(width, tokenizer.n_vocab + 1), spec)
+    return CompiledGrammar(tokenizer, width, spec)
 
 
 @dataclass(frozen=True)

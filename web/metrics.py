@@ -72,6 +72,7 @@ class TrackedRequest:
         self._running, self._waiting = RUNNING.labels(model_id), WAITING.labels(model_id)
         self._ttft, self._itl, self._e2e = TTFT.labels(model_id), ITL.labels(model_id), E2E.labels(model_id)
         self._generated = GENERATION_TOKENS.labels(model_id)
+        self._prefix_queries, self._prefix_hits = PREFIX_QUERIES.labels(model_id), PREFIX_HITS.labels(model_id)
         self._model = model_id
         PROMPT_TOKENS.labels(model_id).inc(prompt_tokens)
         self._waiting.inc(len(self._choices))
@@ -103,8 +104,8 @@ class TrackedRequest:
         if c.last is None:  # its first token: it left the queue for a decoder slot
             self._waiting.dec()
             self._running.inc()
-            PREFIX_QUERIES.labels(self._model).inc(len(self._request.prompts[out.choice]))
-            PREFIX_HITS.labels(self._model).inc(out.cached_tokens)
+            self._prefix_queries.inc(len(self._request.prompts[out.choice]))
+            self._prefix_hits.inc(out.cached_tokens)
             self._ttft.observe(now - self._start)
             c.last, new = now, new - 1
         if new > 0:  # tokens that arrived together share the gap since the previous one
