@@ -32,11 +32,12 @@ SOURCE = Path(__file__).with_name("cpu_kernel.c")
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC"]
 ACTIVATIONS = {None: 0, "none": 1, "tanh": 2}  # nn.GELU's approximate= values; None is no activation
 KERNELS = {torch.float32: "skinny_linear", torch.bfloat16: "skinny_linear_bf16"}  # by the weights' dtype
+BF16_PAIRS = "skinny_linear_bf16_dp"  # bf16 weights and activations multiplied by AVX512-BF16, where there is one
 log = logging.getLogger(__name__)
 
 
 @functools.cache
-def _cpu_signature() -> bytes:
+def cpu_signature() -> bytes:
     """What -march=native compiles for: the first CPU's model and features (x86 and Arm field names)."""
     with open("/proc/cpuinfo", "rb") as f:
         first_cpu = f.read().split(b"\n\n", 1)[0]
@@ -44,20 +45,7 @@ def _cpu_signature() -> bytes:
     return b"\n".join(line for line in first_cpu.splitlines() if line.startswith(fields))
 
 
-def _has_amx_bf16() -> bool:
-    try:
-        return b"amx_bf16" in _cpu_signature()
-    except OSError:  # no /proc/cpuinfo
-        return False
-
-
-# rows the bf16 kernel takes. With AMX, oneDNN's bf16 products run on the tiles: on an AMX Xeon (2 threads) the
-# kernel decoded one row 1.38x faster than fp32 and 1.5x faster than oneDNN, but 8 rows at 0.64x of oneDNN's.
-# Without, oneDNN emulates bf16: on an AVX2 EPYC its 8 rows took 141 ms a step against the fp32 kernel's 52.
-MAX_ROWS_BF16 = 1 if _has_amx_bf16() else MAX_ROWS
-
-
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nanogpt-serve"
 
 
@@ -94,8 +82,8 @@ def library() -> ctypes.CDLL | None:
     partial = None
     try:
         source = SOURCE.read_bytes()
-        key = hashlib.sha256(b"\0".join([source, compiler.encode(), " ".join(FLAGS).encode(), _cpu_signature()]))
-        path = _cache_dir() / f"cpu_kernel-{key.hexdigest()[:16]}.so"
+        key = hashlib.sha256(b"\0".join([source, compiler.encode(), " ".join(FLAGS).encode(), cpu_signature()]))
+        path = cache_dir() / f"cpu_kernel-{key.hexdigest()[:16]}.so"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(f".{os.getpid()}.tmp")  # workers may build at once; each renames its own
@@ -108,9 +96,10 @@ def library() -> ctypes.CDLL | None:
     finally:
         if partial is not None and partial.exists():
             partial.unlink()
-    for kernel in (lib.skinny_linear, lib.skinny_linear_bf16):
-        kernel.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_long] * 3 + [ctypes.c_int] * 2
-        kernel.restype = None
+    for name in (*KERNELS.values(), BF16_PAIRS):
+        if hasattr(lib, name):  # BF16_PAIRS only where the CPU has AVX512-BF16
+            getattr(lib, name).argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_long] * 3 + [ctypes.c_int] * 2
+            getattr(lib, name).restype = None
     return lib
 
 
@@ -125,16 +114,18 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
     out_features, in_features = weight.shape
     rows = x.numel() // in_features
     kernel_name = KERNELS.get(weight.dtype)
-    limit = MAX_ROWS_BF16 if weight.dtype == torch.bfloat16 else MAX_ROWS
-    if rows > limit or kernel_name is None or not weight.is_contiguous():
+    if rows > MAX_ROWS or kernel_name is None or not weight.is_contiguous():
         return None
     lib = library()
     if lib is None:
         return None
-    x32 = x.float().contiguous()  # bf16 activations: a few rows, widened here rather than per weight
+    if weight.dtype == torch.bfloat16 and x.dtype == torch.bfloat16 and hasattr(lib, BF16_PAIRS):
+        kernel_name, xs = BF16_PAIRS, x.contiguous()
+    else:
+        xs = x.float().contiguous()  # bf16 activations: a few rows, widened here rather than per weight
     b32 = None if bias is None else bias.float()
-    y = x32.new_empty(*x.shape[:-1], out_features)
-    getattr(lib, kernel_name)(x32.data_ptr(), weight.data_ptr(), None if b32 is None else b32.data_ptr(),
+    y = torch.empty(*x.shape[:-1], out_features)
+    getattr(lib, kernel_name)(xs.data_ptr(), weight.data_ptr(), None if b32 is None else b32.data_ptr(),
                               y.data_ptr(), rows, in_features, out_features, ACTIVATIONS[gelu],
                               torch.get_num_threads())
     return y.to(x.dtype)

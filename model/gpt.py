@@ -9,31 +9,18 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from . import cpu_kernel
+from . import cpu_paths
 from .config import GPTConfig
 from .kv_cache import LayerCache, Where, write_index
 
-_onednn_linear = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
-
 
 def linear(x: torch.Tensor, layer: nn.Linear, gelu: nn.GELU | None = None) -> torch.Tensor:
-    """layer(x), then gelu if given; fp32 CPU inference skips PyTorch's default (MKL's sgemm).
-
-    Up to cpu_kernel.MAX_ROWS rows (decoding) go through model/cpu_kernel.py's C kernel (its figures against
-    oneDNN are there), more rows (prefill, large batches) through oneDNN: MKL takes a slow path on AMD CPUs
-    (GPT-2 124M's decode-step products took 28 ms through MKL, 18.5 through oneDNN on this project's 2-core
-    EPYC). Both apply the GELU as they write the product. Still fp32 with fp32 accumulation; only the
-    summation order differs. Training keeps F.linear (neither has autograd).
-    """
+    """layer(x), then gelu if given. CPU inference in fp32 or bf16 takes the product model/cpu_paths.py chose
+    for this CPU, the layer's shape and x's rows (the C kernel, oneDNN with the GELU fused, or MKL); all sum in
+    fp32, in different orders. Training keeps F.linear (neither of the others has autograd)."""
     if (type(layer) is nn.Linear  # not model/quantize.py's int8 layers
             and x.dtype in (torch.float32, torch.bfloat16) and x.is_cpu and not torch.is_grad_enabled()):
-        approximate = None if gelu is None else gelu.approximate
-        y = cpu_kernel.linear(x, layer.weight, layer.bias, approximate)
-        if y is not None:
-            return y
-        if x.dtype == torch.float32 and _onednn_linear is not None and torch._C._get_mkldnn_enabled():
-            return _onednn_linear(x, layer.weight, layer.bias, "none" if gelu is None else "gelu", [],
-                                  approximate or "")
+        return cpu_paths.product(x, layer, None if gelu is None else gelu.approximate)
     return layer(x) if gelu is None else gelu(layer(x))
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from . import cpu_kernel
+from . import cpu_kernel, cpu_paths
 from .checkpoint import HF_CONV1D_WEIGHTS, Checkpoint, CheckpointError, expected_shapes, read_checkpoint
 from .config import GPTConfig
 from .gpt import GPT
@@ -105,7 +105,7 @@ def place_model(model: GPT, device: torch.device, dtype: torch.dtype, quantize: 
         if device.type == "cpu":
             own_memory(model)
     elif device.type == "cpu" and dtype in cpu_kernel.KERNELS:
-        cpu_kernel.library()  # build the decode kernel now rather than in the first request
+        cpu_paths.choose(model)  # builds the decode kernel now rather than in the first request
     return model
 
 

@@ -1,0 +1,97 @@
+"""model/cpu_paths.py: the product per shape and row count is timed once per machine and cached, a cached choice
+is followed exactly, CPU_MATMUL forces one, and every product decodes the bundled model's greedy tokens."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from checkpoints import tiny_model
+from model import cpu_paths
+from model.generate import generate
+from model.loader import load_model
+from model.sampling import SamplingParams
+from model.settings import BUNDLED_CHECKPOINT
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("CPU_MATMUL", raising=False)
+
+
+def _no_timing(by_shape):
+    raise AssertionError(f"timed {list(by_shape)} although the cache holds the choice")
+
+
+def test_timed_once_then_read_from_the_cache(monkeypatch):
+    first = cpu_paths.choose(tiny_model(1))
+    stored = json.loads(cpu_paths.cache_file().read_text())[cpu_paths.machine_key()]
+    assert stored == {shape: list(paths) for shape, paths in first.items()}
+    assert set(first) == {"float32 96x32", "float32 32x32", "float32 128x32", "float32 32x128",
+                          f"float32 {tiny_model().config.vocab_size}x32"}
+    for paths in first.values():
+        assert len(paths) == len(cpu_paths.BUCKETS) and set(paths) <= set(cpu_paths.PRODUCTS)
+        assert paths[-1] != "kernel"  # it takes at most MAX_ROWS rows
+    monkeypatch.setattr(cpu_paths, "time_products", _no_timing)
+    model = tiny_model(2)
+    assert cpu_paths.choose(model) == first
+    assert model.lm_head.cpu_paths == first[f"float32 {model.config.vocab_size}x32"]
+
+
+def test_a_cached_choice_is_followed_exactly(monkeypatch):
+    # a choice no timing would make, so that following it cannot be luck: PyTorch's product for one row,
+    # oneDNN's for 2..4, the kernel for 5..16 rows, oneDNN's beyond
+    plan = ["torch", "onednn", "onednn", "kernel", "kernel", "onednn"]
+    model = tiny_model(3)
+    shapes = {cpu_paths.shape_key(m.weight) for m in model.modules() if type(m) is torch.nn.Linear}
+    cpu_paths.cache_file().parent.mkdir(parents=True, exist_ok=True)
+    cpu_paths.cache_file().write_text(json.dumps({cpu_paths.machine_key(): {s: plan for s in shapes}}))
+    monkeypatch.setattr(cpu_paths, "time_products", _no_timing)
+    cpu_paths.choose(model)
+    calls = []
+    for name, fn in list(cpu_paths.PRODUCTS.items()):
+        monkeypatch.setitem(cpu_paths.PRODUCTS, name,
+                            lambda x, *a, name=name, fn=fn: calls.append((x.numel() // x.shape[-1], name)) or fn(x, *a))
+    with torch.no_grad():
+        for rows, bucket in {1: 0, 2: 1, 3: 2, 16: 4, 17: 5, 200: 5}.items():  # BUCKETS: 1, 2, 4, 8, 16, 64
+            calls.clear()
+            cpu_paths.product(torch.randn(rows, 32), model.transformer.h[0].attn.c_attn)
+            assert calls == [(rows, plan[bucket])]
+
+
+def test_cpu_matmul_forces_one_product_where_it_applies(monkeypatch):
+    monkeypatch.setattr(cpu_paths, "time_products", _no_timing)
+    monkeypatch.setenv("CPU_MATMUL", "onednn")
+    assert set(cpu_paths.choose(tiny_model()).values()) == {("onednn",) * len(cpu_paths.BUCKETS)}
+    monkeypatch.setenv("CPU_MATMUL", "kernel")
+    if cpu_paths.cpu_kernel.library() is not None:
+        for paths in cpu_paths.choose(tiny_model()).values():
+            assert paths == ("kernel",) * (len(cpu_paths.BUCKETS) - 1) + ("torch",)  # past MAX_ROWS: PyTorch's
+    assert not cpu_paths.cache_file().exists()  # a forced product is not a measurement
+    monkeypatch.setenv("CPU_MATMUL", "mkl")
+    with pytest.raises(ValueError, match="CPU_MATMUL"):
+        cpu_paths.choose(tiny_model())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_every_product_decodes_the_same_greedy_tokens(monkeypatch, dtype):
+    # the bundled model, prompts of three lengths, batched (rows 3, prefill past MAX_ROWS) and one at a time;
+    # bf16 on a sharpened model (test_bf16.py says why)
+    tokens = {}
+    for product in cpu_paths.PRODUCTS:
+        monkeypatch.setenv("CPU_MATMUL", product)
+        lm = load_model(BUNDLED_CHECKPOINT, "cpu", dtype)
+        if dtype == "bfloat16":
+            with torch.no_grad():
+                lm.model.transformer.ln_f.weight.mul_(4)
+                lm.model.transformer.ln_f.bias.mul_(4)
+        prompts = [lm.tokenizer.encode(p) for p in ("ROMEO:", "JULIET:\nO Romeo, Romeo!", "First Citizen:\nBefore we")]
+        greedy = SamplingParams(max_tokens=24, temperature=0)
+        tokens[product] = ([s.tokens for s in generate(lm, prompts, greedy)],
+                           [generate(lm, [p], greedy, max_batch=1)[0].tokens for p in prompts])
+    reference = tokens.pop("torch")
+    assert reference[0] == reference[1]
+    for product, got in tokens.items():
+        assert got == reference, product
