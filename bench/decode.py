@@ -17,13 +17,14 @@ also times llama.cpp at batch 1 (bench/llama_cpp.py: built once into a cache out
 """
 import argparse
 import json
+import logging
 import statistics
 import time
 from pathlib import Path
 
 import torch
 
-from model import cpu_kernel
+from model import cpu_paths
 from model.checkpoint import Checkpoint
 from model.config import GPTConfig
 from model.generate import Decoder
@@ -168,6 +169,8 @@ def bench_llama_cpp(lm: LoadedModel, args) -> dict:
     """
     import tempfile
 
+    import httpx
+
     from bench import llama_cpp
 
     llama_cpp.build()
@@ -185,8 +188,13 @@ def bench_llama_cpp(lm: LoadedModel, args) -> dict:
     # same weights, so the same greedy text, at least at first (the two differ a little in GELU and in sums)
     n_check = min(16, args.new_tokens)
     ours_greedy = ours[0][2][0][:n_check]
-    agree = {t: agreeing_prefix(ours_greedy, llama_cpp.greedy_tokens(g, prompts[0], n_check, args.threads))
-             for t, g in ggufs.items()}
+    agree = {}
+    for t, g in ggufs.items():
+        try:
+            theirs = llama_cpp.greedy_tokens(g, prompts[0], n_check, args.threads)
+            agree[t] = f"{agreeing_prefix(ours_greedy, theirs)}/{n_check}"
+        except (RuntimeError, OSError, httpx.HTTPError) as e:  # llama-server died (AMX q8_0 prefill on some VMs)
+            agree[t] = f"failed: {type(e).__name__}"
     return {
         "peer": "llama.cpp", "batch": 1, "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
         "threads": args.threads, "llama_cpp_build": peer["f32"][0]["build"],
@@ -194,14 +202,14 @@ def bench_llama_cpp(lm: LoadedModel, args) -> dict:
         "ours_prefill_tok_s": args.prompt_tokens / statistics.median(r[0] for r in ours),
         "llama_cpp": {t: {"tg_tok_s": statistics.median(r["tg_tok_s"] for r in runs),
                           "pp_tok_s": statistics.median(r["pp_tok_s"] for r in runs),
-                          "greedy_agree": f"{agree[t]}/{n_check}"} for t, runs in peer.items()},
+                          "greedy_agree": agree[t]} for t, runs in peer.items()},
     }
 
 
-def print_llama_cpp(r: dict, quantize: str) -> None:
+def print_llama_cpp(r: dict, ours: str) -> None:
     print(f"llama.cpp (build {r['llama_cpp_build']}), batch 1, threads {r['threads']}, tg at depth "
           f"{r['prompt_tokens']}: decode tok/s (mean step), prefill tok/s of {r['prompt_tokens']} tokens")
-    print(f"  {'ours ' + ('fp32' if quantize == 'none' else quantize):<14} decode {r['ours_mean_step_tok_s']:>7.1f} "
+    print(f"  {'ours ' + ours:<14} decode {r['ours_mean_step_tok_s']:>7.1f} "
           f"(median step {r['ours_tok_s']:.1f})  prefill {r['ours_prefill_tok_s']:>7.1f}")
     for t, v in r["llama_cpp"].items():
         print(f"  {'llama.cpp ' + t:<14} decode {v['tg_tok_s']:>7.1f}  ours/llama.cpp "
@@ -226,6 +234,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--dtype", choices=["float32", "bfloat16", "float16"],
                     help="both sides' weights and activations (default: bfloat16 on CUDA, float32 on CPU)")
     args = ap.parse_args(argv)
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("model.cpu_paths").setLevel(logging.INFO)  # which product each shape takes, and its times
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype) if args.dtype else torch.bfloat16 if device.type == "cuda" else torch.float32
     if device.type == "cpu":
@@ -235,8 +245,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         from model.quantize import weight_bytes
         print(f"{args.quantize}: weights {weight_bytes(hf) / 2**20:.0f} MiB -> {weight_bytes(lm.model) / 2**20:.0f} MiB")
     products = ""
-    if device.type == "cpu" and args.quantize == "none" and dtype == torch.float32:  # the C kernel is fp32 only
-        products = ", decode products through " + ("cpu_kernel.c" if cpu_kernel.library() else "oneDNN")
+    if device.type == "cpu" and args.quantize == "none":
+        chosen = {m.cpu_paths for m in lm.model.modules() if "cpu_paths" in m.__dict__}
+        products = ", products by rows " + " | ".join(
+            " ".join(f"{rows}:{path}" for rows, path in zip(cpu_paths.BUCKETS, paths)) for paths in sorted(chosen))
     print(f"GPT-2 {args.size}, {device}, {str(dtype).removeprefix('torch.')}, threads {torch.get_num_threads()}, "
           f"prompt {args.prompt_tokens}, {args.new_tokens} new tokens, median step of {args.repeats} runs each"
           + products)
@@ -258,7 +270,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.peer == "llama.cpp":
         if device.type == "cpu" and 1 in (int(b) for b in args.batch_sizes.split(",")):
             results.append(bench_llama_cpp(lm, args))
-            print_llama_cpp(results[-1], args.quantize)
+            print_llama_cpp(results[-1], args.quantize if args.quantize != "none" else str(dtype).removeprefix("torch."))
         else:  # llama-bench here is a CPU build, and its decode is batch 1
             print("--peer llama.cpp: skipped, it needs --device cpu and batch size 1 in --batch-sizes")
     if args.json:

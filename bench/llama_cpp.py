@@ -171,9 +171,13 @@ def bench_decode(gguf: str | Path, threads: int = 2, n_gen: int = 64, n_prompt: 
     bins = build()
     common = [str(bins.bench), "-m", str(gguf), "-t", str(threads), "-r", str(repetitions), "-o", "json"]
     # two runs: llama-bench crosses every -p, -n and -d value given, and appends repeated flags
-    pp = _llama_bench(common + ["-p", str(n_prompt), "-n", "0"])
+    try:
+        pp = _llama_bench(common + ["-p", str(n_prompt), "-n", "0"])["tok_s"]
+    except RuntimeError as e:  # q8_0 batches through AMX died with SIGILL on one VM: report the rest
+        log(f"prefill of {gguf} failed: {str(e).splitlines()[0]}")
+        pp = float("nan")
     tg = _llama_bench(common + ["-p", "0", "-n", str(n_gen), "-d", str(n_prompt)])
-    return {"pp_tok_s": pp["tok_s"], "tg_tok_s": tg["tok_s"], "n_prompt": n_prompt, "n_gen": n_gen,
+    return {"pp_tok_s": pp, "tg_tok_s": tg["tok_s"], "n_prompt": n_prompt, "n_gen": n_gen,
             "threads": threads, "build": tg.get("build_commit"), "type": tg.get("model_type")}
 
 
