@@ -12,9 +12,14 @@ def gpu_memory() -> list[dict]:
     ready = torch.cuda.is_initialized()
     out = []
     for i in range(torch.cuda.device_count()):
-        gpu = {"index": i, "memory_allocated": torch.cuda.memory_allocated(i) if ready else 0,
-               "memory_reserved": torch.cuda.memory_reserved(i) if ready else 0}
+        gpu = {"index": i, "memory_allocated": 0, "memory_reserved": 0}
         if ready:
+            # the nested dict as the allocator gives it: memory_allocated() and memory_reserved() each flatten
+            # all of it in Python first, which took 1.8 ms a call under load and slowed /health
+            stats = torch.cuda.memory_stats_as_nested_dict(i)
+            if stats:  # empty until the allocator's first use on this GPU
+                gpu.update(memory_allocated=stats["allocated_bytes"]["all"]["current"],
+                           memory_reserved=stats["reserved_bytes"]["all"]["current"])
             props = torch.cuda.get_device_properties(i)
             gpu.update(name=props.name, memory_total=props.total_memory)
         out.append(gpu)

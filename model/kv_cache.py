@@ -70,6 +70,6 @@ class KVCache:
 
     def move(self, src: int, dst: int, length: int) -> None:
         """Copy the first `length` positions of slot src into slot dst (keeps live slots contiguous)."""
-        for k, v in zip(self.k, self.v):
-            k[dst, :, :length] = k[src, :, :length]
-            v[dst, :, :length] = v[src, :, :length]
+        layers = self.k + self.v
+        # one fused copy: a copy per layer would be 2 x n_layer kernel launches for every finished sequence
+        torch._foreach_copy_([t[dst, :, :length] for t in layers], [t[src, :, :length] for t in layers])
