@@ -109,7 +109,7 @@ def slots_for(lm: LoadedModel, max_batch: int, kv_cache_mb: int | None) -> int:
 
 class Engine:
     def __init__(self, lm: LoadedModel, max_batch: int = 8, max_queue: int = 64, kv_cache_mb: int | None = None,
-                 prefill_tokens: int = 0, host: Host = THREADS, prefix_cache_mb: float = 0, prefill_interval: int = 0):
+                 prefill_tokens: int = 0, host: Host = THREADS, prefix_cache_mb: float = 0):
         self.lm = lm
         self.host = host
         self.max_batch = slots_for(lm, max_batch, kv_cache_mb)
@@ -117,12 +117,6 @@ class Engine:
         # prompt tokens prefilled per step beyond the first prompt: running streams wait for at most this much
         # prefill between two tokens, while a burst of new requests still joins a few at a time
         self.prefill_tokens = prefill_tokens or (2048 if lm.device.type == "cuda" else 256)
-        # steps between two prefills while sequences run: on CUDA a prefill's cost is its ~120 kernel launches,
-        # hardly its prompts (an H200: 3.9 ms of host time for one prompt of 128 tokens, 4.8 ms for four), so
-        # prompts that arrive while streams run join together every few steps rather than in a forward each; on
-        # the CPU a prefill costs per token, so they join at once
-        self.prefill_interval = prefill_interval or (8 if lm.device.type == "cuda" else 1)
-        self._steps_since_prefill = 0
         self.prefix_cache_mb = prefix_cache_mb
         self.decoder = self._new_decoder()
         self._inbox = host.queue()
@@ -219,10 +213,7 @@ class Engine:
             else:  # stop: `req` is the error to fail what is in flight with
                 self._fail_all(req)
                 return False
-        self._steps_since_prefill += 1
-        if self._waiting and (self._steps_since_prefill >= self.prefill_interval or not self.decoder.running):
-            self._admit()
-            self._steps_since_prefill = 0
+        self._admit()
         if self.decoder.running:
             for out in self.decoder.step():
                 self._deliver(out)

@@ -77,7 +77,6 @@ class RegistryConfig(Protocol):
     max_queue: int
     kv_cache_mb: int
     prefill_tokens: int
-    prefill_interval: int
     prefix_cache_mb: float
     model_cache_size: int
 
@@ -172,8 +171,7 @@ class Registry:
             raise ModelNotLoadable(f"The model `{model_id}` cannot be served: {e.problem}") from None
         engine = self.host.run_blocking(lambda: Engine(lm, self.config.max_batch, self.config.max_queue,
                                                        self.config.kv_cache_mb, self.config.prefill_tokens,
-                                                       self.host, self.config.prefix_cache_mb,
-                                                       self.config.prefill_interval))
+                                                       self.host, self.config.prefix_cache_mb))
         return ServedModel(model_id, path, engine, chat_format.for_checkpoint(path, self.default_chat))
 
     def _evict_for_one_more(self) -> None:

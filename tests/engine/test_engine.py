@@ -11,7 +11,6 @@ from checkpoints import tiny_model, write_nanogpt
 from engine import Engine, Failure, ModelBusy, ModelNotFound, ModelNotLoadable, Registry, Unavailable
 from engine import engine as engine_module
 from model.checkpoint import Checkpoint
-from model.generate import generate
 from model.loader import LoadedModel
 from model.sampling import SamplingParams
 from model.settings import ModelSettings
@@ -50,41 +49,6 @@ def test_two_requests_share_the_batch_and_finish(lm):
         assert engine.join(10)
 
 
-def _count_prefills(engine: Engine) -> list[int]:
-    """The number of prompts of each prefill the engine's decoder runs from now on."""
-    groups: list[int] = []
-    add_many = engine.decoder.add_many
-    engine.decoder.add_many = lambda requests: groups.append(len(requests)) or add_many(requests)
-    return groups
-
-
-@pytest.mark.parametrize("interval", [1, 10_000])
-def test_prompts_that_arrive_while_streams_run_join_every_prefill_interval_steps(lm, interval):
-    # 1 (the CPU's default): each prompt is prefilled as it arrives; a long interval (CUDA's is 8) holds them
-    # while a stream runs, and they join together once it ends, in one forward (prompts of equal length)
-    engine = Engine(lm, max_batch=4, prefill_interval=interval)
-    try:
-        groups = _count_prefills(engine)
-        greedy = SamplingParams(max_tokens=6, temperature=0)
-        running = engine.submit([TOK.encode("Once")], [SamplingParams(max_tokens=4000, ignore_eos=True)])
-        _wait(lambda: engine.running == 1)
-        first = engine.submit([TOK.encode("upon a")], [greedy])
-        if interval == 1:
-            _wait(lambda: len(groups) == 2)
-        else:
-            time.sleep(0.3)  # hundreds of steps of the tiny model
-            assert groups == [1]
-        second = engine.submit([TOK.encode("time is")], [greedy])
-        if interval > 1:
-            running.close()
-        texts = ["".join(o.text for o in r.outputs()) for r in (first, second)]
-        assert groups == ([1, 1, 1] if interval == 1 else [1, 2])
-        # waiting changes no prompt's greedy text
-        assert texts == [s.text for s in generate(lm, [TOK.encode("upon a"), TOK.encode("time is")], greedy)]
-    finally:
-        engine.stop()
-
-
 def test_a_request_nobody_reads_is_ended(lm, monkeypatch):
     monkeypatch.setattr(engine_module, "MAX_UNREAD", 50)
     engine = Engine(lm, max_batch=2)
@@ -116,7 +80,7 @@ def test_stop_fails_what_is_in_flight_and_refuses_more(lm):
 def _config(model_dir, checkpoint) -> SimpleNamespace:
     return SimpleNamespace(model=ModelSettings(checkpoint=str(checkpoint), device="cpu"), model_dir=str(model_dir),
                            served_model_name=None, chat_format=None, max_batch=2, max_queue=4, kv_cache_mb=0,
-                           prefill_tokens=0, prefill_interval=0, prefix_cache_mb=0, model_cache_size=2)
+                           prefill_tokens=0, prefix_cache_mb=0, model_cache_size=2)
 
 
 def test_registry_contracts(tmp_path):
