@@ -1,7 +1,8 @@
 """gunicorn settings: `gunicorn -c gunicorn_config.py web.app:app`.
 
-gevent workers: one worker serves many concurrent streams, because generation runs in the worker's inference
-thread (engine/engine.py) and request greenlets only wait on it. Each worker loads the models it is asked for on
+gevent workers: one worker serves many concurrent streams, because generation runs in an inference thread
+(engine/engine.py; in an engine process of its own per model on CUDA, engine/process.py) and request greenlets
+only wait on it. Each worker loads the models it is asked for on
 first use and keeps up to MODEL_CACHE_SIZE of them: per worker, every cached model costs its weights plus a KV
 cache of MAX_BATCH x block_size positions (GPT-2 124M in float32: ~0.5 GB + ~0.6 GB at MAX_BATCH=8). Use one
 worker per GPU; more workers multiply that memory.

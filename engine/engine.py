@@ -12,6 +12,7 @@ written by one side only, so no lock is needed.
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from model.generate import Decoder
@@ -82,15 +83,19 @@ class Request:
             if items is TIMEOUT:
                 yield None
                 continue
-            for k, item in enumerate(items):
-                if isinstance(item, Failure):  # the engine dropped the request: nothing can follow it
-                    self.unfinished = 0
-                    del items[k + 1:]
-                    break
-                if item.finish_reason is not None:
-                    self.unfinished -= 1
-            yield items
+            yield self.account(items)
         self.close()
+
+    def account(self, items: list) -> list:
+        """Count the choices these items finish; the items, cut after a Failure (nothing can follow one)."""
+        for k, item in enumerate(items):
+            if isinstance(item, Failure):
+                self.unfinished = 0
+                del items[k + 1:]
+                break
+            if item.finish_reason is not None:
+                self.unfinished -= 1
+        return items
 
     def close(self) -> None:
         """Stop listening; unfinished choices are cancelled, their slots freed before the next step."""
@@ -102,38 +107,29 @@ class Request:
             self.engine.cancel(self)
 
 
-def slots_for(lm: LoadedModel, max_batch: int, kv_cache_mb: int | None) -> int:
-    """How many sequences the KV cache holds: MAX_BATCH, lowered to what KV_CACHE_MB pays for (at least 1)."""
-    return KVCache.slots_within(lm.config, lm.dtype, max_batch, kv_cache_mb)
+def client_not_reading() -> Failure:
+    """What ends a request whose reader fell MAX_UNREAD outputs behind."""
+    return Failure(Unavailable(f"The client read none of the last {MAX_UNREAD} tokens; the request was ended.",
+                               "client_not_reading"))
 
 
-class Engine:
-    def __init__(self, lm: LoadedModel, max_batch: int = 8, max_queue: int = 64, kv_cache_mb: int | None = None,
-                 prefill_tokens: int = 0, host: Host = THREADS, prefix_cache_mb: float = 0):
-        self.lm = lm
-        self.host = host
-        self.max_batch = slots_for(lm, max_batch, kv_cache_mb)
-        self.max_queue = max_queue
-        # prompt tokens prefilled per step beyond the first prompt: running streams wait for at most this much
-        # prefill between two tokens, while a burst of new requests still joins a few at a time
-        self.prefill_tokens = prefill_tokens or (2048 if lm.device.type == "cuda" else 256)
-        self.prefix_cache_mb = prefix_cache_mb
-        self.decoder = self._new_decoder()
-        self._inbox = host.queue()
-        self._waiting: collections.deque = collections.deque()  # (request, choice) not yet in the decoder
-        self._live: dict[int, tuple[Request, int]] = {}  # Sequence.id -> (request, choice)
-        self._seqs: dict[Request, list] = {}  # request -> its sequences in the decoder
-        self.submitted = 0  # sequences: written by submit() only
-        self.retired = 0  # finished, cancelled or failed: written by the engine thread only
-        self.running = 0  # in the decoder: written by the engine thread only
-        self.stopped = False
-        self.draining = False  # the server is shutting down: running sequences finish, no new ones join
-        self._submit_lock = host.lock()  # the dev server submits from several threads
-        self._alive = host.lock()  # held by the engine thread while it runs: join() waits on it
+class EngineBase:
+    """What Engine and ProcessEngine (engine/process.py) share: admission, the counts /health shows, join().
+
+    Each count is written by one side only, so no lock: `submitted` (sequences) by submit(); `retired` (finished,
+    cancelled or failed) and `running` (in the decoder) by the engine thread, or by the thread that reads the
+    engine process's reports. `draining`: the server is shutting down, running sequences finish, none join."""
+
+    max_batch: int
+    max_queue: int
+
+    def _start(self, host: Host, run: Callable[[], None]) -> None:
+        """Zero the counts and start `run` on a real thread; it releases `_alive` as it ends (join waits on it)."""
+        self.submitted = self.retired = self.running = 0
+        self.stopped = self.draining = False
+        self._alive = host.lock()
         self._alive.acquire()
-        host.start_thread(self._loop)
-
-    # --- request side -------------------------------------------------------------------------------------
+        host.start_thread(run)
 
     @property
     def in_flight(self) -> int:
@@ -147,16 +143,57 @@ class Engine:
     def idle(self) -> bool:
         return self.in_flight == 0
 
-    def submit(self, prompts: list[list[int]], params: list[SamplingParams]) -> Request:
-        """Queue one sequence per (prompt, params); Unavailable when the queue is full (a lone request always
-        fits), the model is being unloaded or the server is shutting down."""
+    def check_admission(self, n: int) -> None:
+        """Unavailable when n more sequences cannot be queued now (a lone request always fits), the model is being
+        unloaded or the server is shutting down."""
         if self.stopped:
             raise Unavailable("The model is being unloaded; try again.", "model_unloading")
         if self.draining:
             raise Unavailable("The server is shutting down; try again.", "shutting_down")
-        if self.in_flight and self.in_flight + len(prompts) > self.max_batch + self.max_queue:
+        if self.in_flight and self.in_flight + n > self.max_batch + self.max_queue:
             raise Unavailable(f"The server is busy ({self.in_flight} sequences running or queued); try again "
                               f"shortly.")
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the engine's thread (or process) to exit; at shutdown, a thread killed inside torch would abort
+        the process."""
+        if self._alive.acquire(timeout=timeout):
+            self._alive.release()
+            return True
+        return False
+
+
+def slots_for(lm: LoadedModel, max_batch: int, kv_cache_mb: int | None) -> int:
+    """How many sequences the KV cache holds: MAX_BATCH, lowered to what KV_CACHE_MB pays for (at least 1)."""
+    return KVCache.slots_within(lm.config, lm.dtype, max_batch, kv_cache_mb)
+
+
+class Engine(EngineBase):
+    def __init__(self, lm: LoadedModel, max_batch: int = 8, max_queue: int = 64, kv_cache_mb: int | None = None,
+                 prefill_tokens: int = 0, host: Host = THREADS, prefix_cache_mb: float = 0,
+                 on_tick: Callable[[], None] | None = None):
+        self.lm = lm
+        self.host = host
+        self.max_batch = slots_for(lm, max_batch, kv_cache_mb)
+        self.max_queue = max_queue
+        # prompt tokens prefilled per step beyond the first prompt: running streams wait for at most this much
+        # prefill between two tokens, while a burst of new requests still joins a few at a time
+        self.prefill_tokens = prefill_tokens or (2048 if lm.device.type == "cuda" else 256)
+        self.prefix_cache_mb = prefix_cache_mb
+        self.on_tick = on_tick  # called by the engine thread after each step (engine/process.py sends its outputs)
+        self.decoder = self._new_decoder()
+        self._inbox = host.queue()
+        self._waiting: collections.deque = collections.deque()  # (request, choice) not yet in the decoder
+        self._live: dict[int, tuple[Request, int]] = {}  # Sequence.id -> (request, choice)
+        self._seqs: dict[Request, list] = {}  # request -> its sequences in the decoder
+        self._submit_lock = host.lock()  # the dev server submits from several threads
+        self._start(host, self._loop)
+
+    # --- request side -------------------------------------------------------------------------------------
+
+    def submit(self, prompts: list[list[int]], params: list[SamplingParams]) -> Request:
+        """Queue one sequence per (prompt, params); Unavailable as check_admission says."""
+        self.check_admission(len(prompts))
         req = Request(self, prompts, params)
         with self._submit_lock:  # the dev server submits from several threads
             self.submitted += len(prompts)
@@ -174,24 +211,21 @@ class Engine:
         self._inbox.put(("stop", error or Unavailable("The model was unloaded while this request ran; try again.",
                                                       "model_unloading")))
 
-    def join(self, timeout: float) -> bool:
-        """Wait for the thread to exit (at shutdown: a thread killed inside torch aborts the process)."""
-        if self._alive.acquire(timeout=timeout):
-            self._alive.release()
-            return True
-        return False
-
     # --- engine thread ------------------------------------------------------------------------------------
 
     def _loop(self) -> None:
         try:
             while True:
                 try:
-                    if not self._tick():
-                        return
+                    alive = self._tick()
                 except Exception as e:  # a bug or an out-of-memory: fail what is in flight, keep serving
                     self._fail_all(e)
                     self.decoder = self._new_decoder()
+                    alive = True
+                if self.on_tick is not None:
+                    self.on_tick()
+                if not alive:
+                    return
         finally:
             self._alive.release()
 
@@ -267,8 +301,7 @@ class Engine:
                                         len(out.seq.tokens), out.seq.cached))
         if unread > MAX_UNREAD and out.finish_reason is None:
             self._cancel(req)
-            req.mailbox.put(Failure(Unavailable(f"The client read none of the last {MAX_UNREAD} tokens; the "
-                                                f"request was ended.", "client_not_reading")))
+            req.mailbox.put(client_not_reading())
             return
         if out.finish_reason is not None:
             del self._live[out.seq.id]

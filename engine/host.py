@@ -2,11 +2,13 @@
 gevent's hub (gunicorn's worker, web/gevent_host.py). The engine takes a Host and never imports gevent.
 
 The engine thread must be a real OS thread, block on a real queue and take real locks even where the stdlib is
-monkey-patched; a request waits on a Signal that the engine thread may notify, and blocking work (reading a
-checkpoint) runs where it does not stall the loop that serves the other requests.
+monkey-patched; a request waits on a Signal that the engine thread may notify, blocking work (reading a
+checkpoint) runs where it does not stall the loop that serves the other requests, and a child process
+(engine/process.py) is started and waited for from any thread.
 """
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -30,6 +32,8 @@ class Host(Protocol):
     def queue(self): ...
     def signal(self) -> Signal: ...
     def run_blocking(self, fn: Callable[[], T]) -> T: ...
+    def spawn(self, argv: list[str], env: dict[str, str], file_actions: list[tuple]) -> int: ...
+    def wait_process(self, pid: int) -> int: ...
 
 
 class _EventSignal:
@@ -60,6 +64,22 @@ class Threads:
 
     def run_blocking(self, fn: Callable[[], T]) -> T:
         return fn()
+
+    def spawn(self, argv: list[str], env: dict[str, str], file_actions: list[tuple]) -> int:
+        """Start a program (os.posix_spawn's arguments); its pid."""
+        return os.posix_spawn(argv[0], argv, env, file_actions=file_actions)
+
+    def wait_process(self, pid: int) -> int:
+        """Block until a spawned process exits; its wait status (0 when it was reaped elsewhere)."""
+        return wait_for(os.waitpid, pid)
+
+
+def wait_for(waitpid: Callable[[int, int], tuple[int, int]], pid: int) -> int:
+    """waitpid(pid, 0)'s status, or 0 when the process was reaped elsewhere."""
+    try:
+        return waitpid(pid, 0)[1]
+    except ChildProcessError:  # reaped already (SIGCHLD ignored, or an event loop that reaps every child)
+        return 0
 
 
 THREADS = Threads()

@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Protocol
 
 from model.checkpoint import CheckpointError
-from model.loader import load_model
+from model.loader import load_model, resolve_device
 from model.settings import ModelSettings
 
 from . import chat_format, devices
 from .engine import Engine
 from .errors import ModelBusy, ModelNotFound, ModelNotLoadable, Unavailable
 from .host import THREADS, Host
+from .process import ProcessEngine
 
 log = logging.getLogger(__name__)
 UNLOAD_JOIN_S = 10.0  # how long an unload waits for the engine thread to leave its current step
@@ -40,7 +41,7 @@ UNLOAD_JOIN_S = 10.0  # how long an unload waits for the engine thread to leave 
 class ServedModel:
     id: str
     path: Path
-    engine: Engine
+    engine: Engine | ProcessEngine
     chat: chat_format.ChatFormat
 
     @property
@@ -77,6 +78,7 @@ class RegistryConfig(Protocol):
     max_queue: int
     kv_cache_mb: int
     prefill_tokens: int
+    engine_process: str  # ENGINE_PROCESS: "auto" (on CUDA), "1" or "0"
     prefix_cache_mb: float
     model_cache_size: int
 
@@ -139,6 +141,9 @@ class Registry:
     def _cached(self, key: Path) -> ServedModel | None:
         with self._cache_lock:
             served = self._cache.get(key)
+            if served is not None and served.engine.stopped:  # its engine process died: load it again
+                del self._cache[key]
+                return None
             if served is not None:
                 self._cache.move_to_end(key)
             return served
@@ -161,18 +166,28 @@ class Registry:
         return served
 
     def _build(self, model_id: str, path: Path) -> ServedModel:
-        settings = self.config.model
+        settings, c = self.config.model, self.config
         log.info("loading %s from %s", model_id, path)
+        engine_args = dict(max_batch=c.max_batch, max_queue=c.max_queue, kv_cache_mb=c.kv_cache_mb,
+                           prefill_tokens=c.prefill_tokens, prefix_cache_mb=c.prefix_cache_mb)
         try:
-            lm = self.host.run_blocking(lambda: load_model(
-                checkpoint_file(path), settings.device, settings.dtype, settings.gelu, settings.quantize,
-                kv_slots=self.config.max_batch, kv_cache_mb=self.config.kv_cache_mb))
+            if self.own_process:
+                engine = self.host.run_blocking(lambda: ProcessEngine(checkpoint_file(path), settings, self.host,
+                                                                      **engine_args))
+            else:
+                lm = self.host.run_blocking(lambda: load_model(
+                    checkpoint_file(path), settings.device, settings.dtype, settings.gelu, settings.quantize,
+                    kv_slots=c.max_batch, kv_cache_mb=c.kv_cache_mb))
+                engine = self.host.run_blocking(lambda: Engine(lm, host=self.host, **engine_args))
         except CheckpointError as e:  # the operator's file, not the client's request, is at fault
             raise ModelNotLoadable(f"The model `{model_id}` cannot be served: {e.problem}") from None
-        engine = self.host.run_blocking(lambda: Engine(lm, self.config.max_batch, self.config.max_queue,
-                                                       self.config.kv_cache_mb, self.config.prefill_tokens,
-                                                       self.host, self.config.prefix_cache_mb))
         return ServedModel(model_id, path, engine, chat_format.for_checkpoint(path, self.default_chat))
+
+    @property
+    def own_process(self) -> bool:
+        """Whether each model's engine runs in a process of its own (ENGINE_PROCESS; auto: on CUDA)."""
+        choice = self.config.engine_process
+        return choice == "1" or (choice == "auto" and resolve_device(self.config.model.device).type == "cuda")
 
     def _evict_for_one_more(self) -> None:
         # under _cache_lock
@@ -185,6 +200,18 @@ class Registry:
                                   retry_after=5)
             log.info("unloading %s to make room", self._cache[victim].id)
             self._cache.pop(victim).engine.stop()
+
+    def gpu_memory(self) -> list[dict]:
+        """devices.gpu_memory() of this worker, with what its engine processes last reported added per GPU."""
+        gpus = {gpu["index"]: gpu for gpu in devices.gpu_memory()}
+        for engine in (m.engine for m in self.loaded() if isinstance(m.engine, ProcessEngine)):
+            for theirs in engine.gpus:
+                ours = gpus.setdefault(theirs["index"], {"index": theirs["index"], "memory_allocated": 0,
+                                                         "memory_reserved": 0})
+                ours["memory_allocated"] += theirs["memory_allocated"]
+                ours["memory_reserved"] += theirs["memory_reserved"]
+                ours.update({k: v for k, v in theirs.items() if k not in ours})  # name, memory_total
+        return [gpus[i] for i in sorted(gpus)]
 
     def loaded(self) -> list[ServedModel]:
         with self._cache_lock:
@@ -216,11 +243,12 @@ class Registry:
         # the thread finishes its step and drops the decoder (KV cache) before its memory can be returned
         if not self.host.run_blocking(partial(engine.join, UNLOAD_JOIN_S)):
             log.warning("the engine of %s did not stop within %.0f s", model_id, UNLOAD_JOIN_S)
-        on_cuda = engine.lm.device.type == "cuda"
+        on_cuda = isinstance(engine, Engine) and engine.lm.device.type == "cuda"  # a process gives all back as it exits
         del engine, served
         gc.collect()
         if on_cuda:
-            devices.free_cuda(other_cuda_models=any(m.engine.lm.device.type == "cuda" for m in self.loaded()))
+            devices.free_cuda(other_cuda_models=any(isinstance(m.engine, Engine) and m.engine.lm.device.type == "cuda"
+                                                    for m in self.loaded()))
         log.info("unloaded %s", model_id)
         return True
 

@@ -25,6 +25,13 @@ def _number(env: Mapping[str, str], name: str, default: T, kind: Callable[[str],
         raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'}, not {raw!r}") from None
 
 
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = (env.get(name) or "").strip() or default
+    if raw not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {raw!r}")
+    return raw
+
+
 @dataclass
 class ServerConfig:
     model: ModelSettings = field(default_factory=ModelSettings)  # MODEL_CHECKPOINT, DEVICE, DTYPE, MODEL_GELU
@@ -38,6 +45,7 @@ class ServerConfig:
     max_queue: int = 64  # MAX_QUEUE: sequences waiting for a slot per model before 503
     kv_cache_mb: int = 0  # KV_CACHE_MB: KV cache budget per model; lowers MAX_BATCH to what fits (0: no cap)
     prefill_tokens: int = 0  # PREFILL_TOKENS: prompt tokens prefilled per step beyond the first (0: 256 CPU, 2048 CUDA)
+    engine_process: str = "auto"  # ENGINE_PROCESS: each model's engine in a process of its own: auto (CUDA), 1, 0
     prefix_cache_mb: float = 256  # PREFIX_CACHE_MB: cached prompt prefixes per model (0: off)
     model_cache_size: int = 2  # MODEL_CACHE_SIZE: models kept loaded per worker
     max_tokens_limit: int = 4096  # MAX_TOKENS_LIMIT: the largest max_tokens a request may ask for
@@ -63,6 +71,7 @@ class ServerConfig:
             max_queue=_number(env, "MAX_QUEUE", cls.max_queue),
             kv_cache_mb=_number(env, "KV_CACHE_MB", cls.kv_cache_mb),
             prefill_tokens=_number(env, "PREFILL_TOKENS", cls.prefill_tokens),
+            engine_process=_choice(env, "ENGINE_PROCESS", cls.engine_process, ("auto", "1", "0")),
             prefix_cache_mb=_number(env, "PREFIX_CACHE_MB", cls.prefix_cache_mb, float),
             model_cache_size=_number(env, "MODEL_CACHE_SIZE", cls.model_cache_size),
             max_tokens_limit=_number(env, "MAX_TOKENS_LIMIT", cls.max_tokens_limit),

@@ -14,6 +14,8 @@ import gevent
 import gevent.event
 from gevent import monkey
 
+from engine.host import wait_for
+
 T = TypeVar("T")
 
 
@@ -52,3 +54,10 @@ class GeventHost:
 
     def run_blocking(self, fn: Callable[[], T]) -> T:
         return gevent.get_hub().threadpool.apply(fn)
+
+    # the unpatched calls: gevent's would watch the child from its hub, which only its own thread may do
+    def spawn(self, argv: list[str], env: dict[str, str], file_actions: list[tuple]) -> int:
+        return monkey.get_original("os", "posix_spawn")(argv[0], argv, env, file_actions=file_actions)
+
+    def wait_process(self, pid: int) -> int:
+        return wait_for(monkey.get_original("os", "waitpid"), pid)

@@ -80,7 +80,8 @@ def test_stop_fails_what_is_in_flight_and_refuses_more(lm):
 def _config(model_dir, checkpoint) -> SimpleNamespace:
     return SimpleNamespace(model=ModelSettings(checkpoint=str(checkpoint), device="cpu"), model_dir=str(model_dir),
                            served_model_name=None, chat_format=None, max_batch=2, max_queue=4, kv_cache_mb=0,
-                           prefill_tokens=0, prefix_cache_mb=0, model_cache_size=2)
+                           prefill_tokens=0, prefix_cache_mb=0, model_cache_size=2,
+                           engine_process="auto")
 
 
 def test_registry_contracts(tmp_path):

@@ -10,7 +10,6 @@ from model.sampling import SamplingParams
 from model.tokenizer import TokenizerError
 
 from engine import Failure, Message, ModelNotFound
-from engine.devices import gpu_memory
 
 from ..errors import BadRequest, Conflict, generation_error
 from ..request_body import query_flag
@@ -74,7 +73,7 @@ def model_status():
                                    "memory_allocated_gb": round(g["memory_allocated"] / 2**30, 3),
                                    "memory_reserved_gb": round(g["memory_reserved"] / 2**30, 3),
                                    "memory_total_gb": round(g.get("memory_total", 0) / 2**30, 3)}
-            for g in gpu_memory()}
+            for g in services().registry.gpu_memory()}
     data = {"model_loaded": loaded, "model_loading": ann.loading is not None, "loaded": loaded,
             "loading": ann.loading is not None, "model": ann.settings.model if loaded else ann.loading,
             "config": ann.settings.model_dump() if loaded else None, "gpu_info": gpus}

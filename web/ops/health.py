@@ -1,10 +1,8 @@
 """GET /health: liveness and what this worker has loaded; public, and never waits on the engine."""
 from __future__ import annotations
 
-
-from engine.devices import gpu_memory
-
 from .common import bp, services
+
 
 @bp.get("/health")
 def health():
@@ -17,5 +15,5 @@ def health():
         "engines": {m.id: {"running": m.engine.running, "waiting": m.engine.waiting, "max_batch": m.engine.max_batch}
                     for m in registry.loaded()},
         "queue_depth": sum(m.engine.waiting for m in registry.loaded()),  # sequences waiting for a decoder slot
-        "gpus": gpu_memory(),  # per GPU: memory_allocated / memory_reserved bytes; [] on CPU
+        "gpus": registry.gpu_memory(),  # per GPU: memory_allocated / memory_reserved bytes; [] on CPU
     }
