@@ -2,9 +2,9 @@
 never wait for each other's interpreter lock.
 
 In a gunicorn worker the engine thread and the request greenlets share one GIL. At 256 streams on an H200,
-py-spy's --gil samples found it held in about 80% of them, about half by the engine thread (sampling bookkeeping,
-detokenising, stop strings, the ~100 torch calls of a prefill, each releasing and retaking the lock) and half by
-the requests (HTTP, JSON, sockets): the GPU waited on both. With ENGINE_PROCESS the worker keeps the HTTP side and
+py-spy's --gil samples found it with the engine thread half the time (sampling bookkeeping, detokenising, the
+~120 torch calls of a prefill, each releasing and retaking the lock) and with the requests the other half (HTTP,
+JSON, sockets): the GPU waited on both (PERFORMANCE.md). With ENGINE_PROCESS the worker keeps the HTTP side and
 a ProcessEngine, which requests use as they would an Engine; a child (a fresh interpreter that owns the model and
 CUDA) runs the Engine, detokenises, and sends every step's outputs in one message.
 
