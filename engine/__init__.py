@@ -2,10 +2,11 @@
 registry of the models a server can load. Pure Python over model/; no web framework and no gevent (a server
 passes its Host, engine/host.py)."""
 from .chat_format import ChatFormat, Message
-from .engine import Engine, Failure, Output, Request
+from .engine import Engine
 from .errors import EngineError, ModelBusy, ModelNotFound, ModelNotLoadable, Unavailable
 from .host import THREADS, Host, Threads
 from .registry import Registry, ServedModel
+from .request import Failure, Output, Request
 
 __all__ = ["ChatFormat", "Engine", "EngineError", "Failure", "Host", "Message", "ModelBusy", "ModelNotFound",
            "ModelNotLoadable", "Output", "Registry", "Request", "ServedModel", "THREADS", "Threads", "Unavailable"]

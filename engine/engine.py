@@ -2,8 +2,8 @@
 
 Every request of the model shares the decoder's batch (continuous batching: sequences join and leave between
 steps). The forward pass therefore never runs in a request's thread or on a server's event loop; requests
-submit work, then wait on their Mailbox (mailbox.py) while the server keeps serving other requests. How the
-engine thread meets the server's concurrency (threads, or gevent's hub) is the Host it is given (host.py).
+submit work, then wait on their Request's mailbox (request.py) while the server keeps serving other requests.
+How the engine thread meets the server's concurrency (threads, or gevent's hub) is the Host it is given (host.py).
 
 Threading rule: decoder state is touched only by the engine thread. Requests talk to it through the inbox
 (submit, cancel) and it answers through each request's mailbox. Counters that /health and admission read are
@@ -13,105 +13,15 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from model.generate import Decoder
 from model.kv_cache import KVCache
 from model.loader import LoadedModel
-from model.sampling import SamplingParams, TokenLogprob
+from model.sampling import SamplingParams
 
 from .errors import Unavailable
 from .host import THREADS, Host
-from .mailbox import TIMEOUT, Mailbox
-
-# outputs a request may leave unread before it is cancelled: a stream whose client stopped reading blocks on
-# its socket and stops taking them, while the engine would go on decoding for it; a reader that keeps up holds
-# one or two
-MAX_UNREAD = 1024
-
-
-@dataclass(frozen=True)
-class Output:
-    """What one decoding step produced for one choice of a request."""
-
-    choice: int
-    token: int
-    text: str
-    logprob: TokenLogprob | None
-    finish_reason: str | None  # 'stop' | 'length' when the choice is finished
-    n_tokens: int  # tokens generated so far for this choice
-    cached_tokens: int  # prompt tokens read from the prefix cache rather than prefilled
-
-
-@dataclass(frozen=True)
-class Failure:
-    """The engine could not run this request; `error` is the exception, for the request side to report."""
-
-    error: BaseException
-
-
-def one_by_one(batches):
-    """The items of batches() one at a time, None (an idle keepalive) as it is."""
-    for batch in batches:
-        if batch is None:
-            yield None
-        else:
-            yield from batch
-
-
-class Request:
-    """A submitted request: one sequence per choice; iterate `outputs()` on the submitting greenlet/thread."""
-
-    def __init__(self, engine: "Engine", prompts: list[list[int]], params: list[SamplingParams]):
-        self.engine = engine
-        self.prompts = prompts
-        self.params = params
-        self.mailbox = Mailbox(engine.host)
-        self.unfinished = len(prompts)
-        self.closed = False
-
-    def outputs(self, keepalive: float | None = None):
-        """Yield Output and Failure items until every choice finished; None when `keepalive` s pass idle."""
-        return one_by_one(self.batches(keepalive))
-
-    def batches(self, keepalive: float | None = None):
-        """Like outputs(), but every item waiting at each wake-up at once: a non-empty list of Output items,
-        perhaps ending in one Failure, or None when `keepalive` s pass idle. A reader that keeps up gets one
-        item per list; one that fell behind catches up in one go, never waiting for more to arrive."""
-        while self.unfinished and not self.closed:
-            items = self.mailbox.get_all(keepalive)
-            if items is TIMEOUT:
-                yield None
-                continue
-            yield self.account(items)
-        self.close()
-
-    def account(self, items: list) -> list:
-        """Count the choices these items finish; the items, cut after a Failure (nothing can follow one)."""
-        for k, item in enumerate(items):
-            if isinstance(item, Failure):
-                self.unfinished = 0
-                del items[k + 1:]
-                break
-            if item.finish_reason is not None:
-                self.unfinished -= 1
-        return items
-
-    def close(self) -> None:
-        """Stop listening; unfinished choices are cancelled, their slots freed before the next step."""
-        if self.closed:
-            return
-        self.closed = True
-        self.mailbox.close()
-        if self.unfinished:
-            self.engine.cancel(self)
-
-
-def client_not_reading() -> Failure:
-    """What ends a request whose reader fell MAX_UNREAD outputs behind."""
-    return Failure(Unavailable(f"The client read none of the last {MAX_UNREAD} tokens; the request was ended.",
-                               "client_not_reading"))
-
+from .request import Failure, Output, Request, client_not_reading
 
 class EngineBase:
     """What Engine and ProcessEngine (engine/process.py) share: admission, the counts /health shows, join().
@@ -297,9 +207,8 @@ class Engine(EngineBase):
         if entry is None:  # its request was cancelled earlier in this step
             return
         req, choice = entry
-        unread = req.mailbox.put(Output(choice, out.token, out.text, out.logprob, out.finish_reason,
-                                        len(out.seq.tokens), out.seq.cached))
-        if unread > MAX_UNREAD and out.finish_reason is None:
+        if not req.put(Output(choice, out.token, out.text, out.logprob, out.finish_reason, len(out.seq.tokens),
+                              out.seq.cached)):
             self._cancel(req)
             req.mailbox.put(client_not_reading())
             return

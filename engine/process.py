@@ -38,7 +38,8 @@ from model.settings import ModelSettings
 from model.tokenizer import Tokenizer
 
 from .devices import gpu_memory
-from .engine import MAX_UNREAD, Engine, Failure, Request, EngineBase, client_not_reading
+from .engine import Engine, EngineBase
+from .request import Failure, Request, client_not_reading
 from .errors import Unavailable
 from .host import THREADS, Host
 from .mailbox import TIMEOUT
@@ -174,17 +175,17 @@ class ProcessEngine(EngineBase):
                     req = self._requests.get(rid)
                     if req is None:  # cancelled here while the child was still decoding it
                         continue
-                    for item in items:
-                        unread = req.mailbox.put(Failure(item.error.rebuild()) if isinstance(item, Failure) else item)
+                    keeping_up = [req.put(Failure(i.error.rebuild()) if isinstance(i, Failure) else i) for i in items]
                     if done:
                         self._forget(rid)
-                    elif unread > MAX_UNREAD:
+                    elif not all(keeping_up):
                         self.cancel(req)
                         req.mailbox.put(client_not_reading())
         except (EOFError, OSError):
             pass
-        except Exception:  # a message that cannot be read: what it carried is lost, so end what is in flight
+        except Exception:  # a message that cannot be read: what it carried is lost, so end the child and its work
             log.exception("the engine process's message could not be read")
+            os.kill(self.pid, signal.SIGKILL)
         finally:  # a child that exited or crashed: nothing more will come for what is in flight
             self.stopped = True
             self._reap()  # the pipe closes as the child exits

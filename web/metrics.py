@@ -18,7 +18,7 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from engine import Failure, Output
-from engine.engine import one_by_one
+from engine.request import one_by_one
 
 REGISTRY = CollectorRegistry()  # ours, not the global one: create_app may run many times in one process
 LABELS = ("model_name",)

@@ -9,7 +9,7 @@ import torch
 
 from checkpoints import tiny_model, write_nanogpt
 from engine import Engine, Failure, ModelBusy, ModelNotFound, ModelNotLoadable, Registry, Unavailable
-from engine import engine as engine_module
+from engine import request as request_module
 from model.checkpoint import Checkpoint
 from model.loader import LoadedModel
 from model.sampling import SamplingParams
@@ -50,7 +50,7 @@ def test_two_requests_share_the_batch_and_finish(lm):
 
 
 def test_a_request_nobody_reads_is_ended(lm, monkeypatch):
-    monkeypatch.setattr(engine_module, "MAX_UNREAD", 50)
+    monkeypatch.setattr(request_module, "MAX_UNREAD", 50)
     engine = Engine(lm, max_batch=2)
     try:
         request = engine.submit([TOK.encode("Once")] * 2, [SamplingParams(max_tokens=4000, ignore_eos=True)] * 2)

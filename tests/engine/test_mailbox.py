@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from engine import Failure, Output
-from engine.engine import Request
+from engine.request import Request
 from engine.host import THREADS
 from engine.mailbox import TIMEOUT, Mailbox
 

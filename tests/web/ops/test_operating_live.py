@@ -83,7 +83,8 @@ def test_terminal_client_in_a_pty(two_workers):
         child.sendline("Good morrow, fair lady.")
         child.expect_exact("you> ")
         answer = child.before.split("Good morrow, fair lady.", 1)[-1].strip()
-        assert answer and "error" not in answer  # streamed text from the model
+        assert answer and not answer.startswith("error: ")  # streamed text from the model (random words, which
+        # may well contain "error")
         child.sendline("/reset")
         child.expect_exact("(conversation forgotten)")
         child.expect_exact("you> ")
