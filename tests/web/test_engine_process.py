@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import jsonschema
+import pytest
 
 from live_server import KEYS, MEDIUM, TINY
 
@@ -66,8 +67,9 @@ def _long_stream(http: httpx.Client, model: str):
         yield lines
 
 
-def test_a_client_that_hangs_up_frees_its_slot_in_the_engine_process(servers):
-    server = servers("gunicorn", ENGINE_PROCESS=1, MAX_BATCH=2)
+@pytest.mark.parametrize("kind", ["gunicorn", "dev"])  # gevent's hub, or the dev server's threads
+def test_a_client_that_hangs_up_frees_its_slot_in_the_engine_process(servers, kind):
+    server = servers(kind, ENGINE_PROCESS=1, MAX_BATCH=2)
     with httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as http:
         with _long_stream(http, MEDIUM):
             assert httpx.get(server.url + "/health", timeout=10).json()["engines"][MEDIUM]["running"] == 1
