@@ -105,7 +105,8 @@ class ProcessEngine(EngineBase):
         ends = [_above_child_fds(to_child[0]), _above_child_fds(from_child[1])]
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        self.pid = host.spawn([sys.executable, "-c", CHILD], env,
+        # the checkpoint's path in the command line, unused there, says whose engine it is in ps and nvidia-smi
+        self.pid = host.spawn([sys.executable, "-c", CHILD, str(path)], env,
                               [(os.POSIX_SPAWN_DUP2, end, fd) for end, fd in zip(ends, CHILD_FDS)])
         for end in ends:
             os.close(end)
