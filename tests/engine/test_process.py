@@ -12,6 +12,7 @@ import pytest
 
 from checkpoints import tiny_model, write_nanogpt
 from engine import THREADS, Engine, Failure, ModelNotLoadable, Registry
+from engine import request as request_module
 from engine.process import ProcessEngine
 from model.checkpoint import CheckpointError
 from model.loader import load_model
@@ -70,6 +71,16 @@ def test_a_request_closed_midway_is_cancelled_in_the_child(remote):
     _wait(lambda: remote.idle and remote.running == 0)
     # and it still serves
     assert _answers(remote, [[464]], [SamplingParams(max_tokens=3, temperature=0)])[-1][4] == "length"
+
+
+def test_a_request_nobody_reads_is_ended_by_the_parent(remote, monkeypatch):
+    # the child hands every step over at once, so the worker's side is where unread outputs pile up
+    monkeypatch.setattr(request_module, "MAX_UNREAD", 50)
+    request = remote.submit([[464]] * 2, [SamplingParams(max_tokens=4000, ignore_eos=True)] * 2)
+    _wait(lambda: remote.idle)  # nobody calls request.outputs()
+    outputs = list(request.outputs())
+    assert len(outputs) < 4000 and isinstance(outputs[-1], Failure)
+    assert outputs[-1].error.code == "client_not_reading"
 
 
 def test_a_bad_checkpoint_fails_in_the_parent_as_it_would_here(tmp_path):
