@@ -108,6 +108,9 @@ def test_a_child_that_dies_fails_what_is_in_flight_and_the_registry_loads_it_aga
         again = registry.get(None)
         assert again.engine is not served.engine
         assert _answers(again.engine, [[464]], [SamplingParams(max_tokens=2, temperature=0)])[-1][5] == 2
+        assert registry.unload("tiny.pt") and registry.loaded() == []  # the operator route's unload
+        with pytest.raises(ProcessLookupError):  # the child has exited and was reaped
+            os.kill(again.engine.pid, 0)
     finally:
         registry.close()
 
