@@ -48,8 +48,8 @@ def test_a_worker_with_its_engine_apart_answers_as_one_with_it_inside(servers):
     assert len(_children(_worker(apart))) == 1  # the tiny model's engine process
     assert ours == _answers(inside)
     jsonschema.validate(json.loads(ours[-1]), SCHEMA)
-    model = httpx.get(apart.url + f"/v1/models/{TINY}", headers=AUTH, timeout=10).json()
-    assert model["loaded"] is True and model["parameters"] > 0
+    details = [httpx.get(s.url + f"/v1/models/{TINY}", headers=AUTH, timeout=10).json() for s in (apart, inside)]
+    assert details[0]["loaded"] is True and details[0]["parameters"] == details[1]["parameters"] > 0
 
 
 def _worker(server) -> int:
