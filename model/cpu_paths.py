@@ -95,7 +95,7 @@ def choose(model: nn.Module) -> dict[str, tuple[str, ...]]:
 @torch.inference_mode()
 def _forced(group: list[nn.Linear], name: str) -> tuple[str, ...]:
     """`name` for each bucket where it applies to the group's shape, PyTorch's product elsewhere."""
-    _, w, b = _operands(group[:1], 0)[0]
+    w, b = _slice(group[0].weight, group[0].bias)
     return tuple(name if name in _usable(torch.zeros(rows, w.shape[1], dtype=w.dtype), w, b) else "torch"
                  for rows in BUCKETS)
 
@@ -127,9 +127,9 @@ def _cached_or_timed(layers: list[nn.Linear]) -> dict[str, tuple[str, ...]]:
         lock = open(path.with_suffix(".lock"), "a")
     except OSError as e:  # an unwritable cache: time for this process only
         log.warning("cannot cache the CPU product choice (%s); timing it for this process", e)
-        lock = contextlib.nullcontext()
-    with lock:
-        if hasattr(lock, "fileno"):
+        lock = None
+    with lock or contextlib.nullcontext():
+        if lock is not None:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # one worker times, the others wait and read its choice
         try:
             cached = json.loads(path.read_text())
@@ -192,11 +192,16 @@ def _operands(layers: list[nn.Linear], budget: int) -> list[Operand]:
         elif shape in seen:
             continue
         else:
-            n = min(w.shape[0], max(8, SLICE_BYTES // (w.shape[1] * w.element_size())))
-            w, b = w[:n], None if b is None else b[:n]
+            w, b = _slice(w, b)
         operands.append((shape, w, b))
         seen.add(shape)
     return operands
+
+
+def _slice(w: torch.Tensor, b: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The first output rows of a weight (and its bias), about SLICE_BYTES of them."""
+    n = min(w.shape[0], max(8, SLICE_BYTES // (w.shape[1] * w.element_size())))
+    return w[:n], None if b is None else b[:n]
 
 
 def _time(operands: list[Operand], xs: dict[int, torch.Tensor]) -> dict[str, dict[str, float]]:
