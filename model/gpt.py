@@ -5,9 +5,12 @@ Hugging Face state dicts load by key. References: karpathy/nanoGPT model.py, Ope
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from . import cpu_paths
 from .config import GPTConfig
@@ -28,6 +31,13 @@ def layer_norm(x: torch.Tensor, ln: nn.LayerNorm) -> torch.Tensor:
     """ln(x) without nn.Module's call machinery: a decode step makes 25 of these calls, and on a 2-core CPU
     the machinery costs more than the normalisation itself (0.45 ms a step for GPT-2 124M)."""
     return torch.layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
+
+
+# attention kernels for a KV-cached forward run eagerly: every backend but cuDNN's, which builds a kernel for
+# each new shape at its first call (0.74 s for the first, then ~44 ms each on an H200), and a server meets new
+# shapes all the time (each prompt length, each number of prompts prefilled together). Flash and memory-efficient
+# attention start on a new shape in ~0.03 ms (bench/results/h200-2026-11-30-s8/).
+EAGER_ATTENTION = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
 class CausalSelfAttention(nn.Module):
@@ -136,12 +146,14 @@ class GPT(nn.Module):
         return logits, loss
 
     def forward_cached(self, idx: torch.Tensor, input_pos: torch.Tensor, caches: list[LayerCache],
-                       kv_len: int, start: int | None = None) -> torch.Tensor:
+                       kv_len: int, start: int | None = None,
+                       attention: list[SDPBackend] | None = EAGER_ATTENTION) -> torch.Tensor:
         """Run T new tokens per row against the KV cache; returns the logits at each row's last token, (B, vocab).
 
         idx and input_pos are (B, T); kv_len is 1 + the largest position, so attention reads cache[:, :, :kv_len].
         start, when given, says every row holds positions start..start+T-1 (a prefill, or rows in step): the
-        cache is then written through a slice, and often no mask is needed.
+        cache is then written through a slice, and often no mask is needed. attention: the SDPA backends allowed,
+        None for torch's own choice (a CUDA graph, captured once, may take cuDNN's).
         """
         B, T = idx.size()
         x = self.transformer.wte(idx) + self.transformer.wpe(input_pos)
@@ -155,7 +167,8 @@ class GPT(nn.Module):
             mask = torch.zeros(hidden.shape, dtype=x.dtype, device=x.device).masked_fill_(hidden, float("-inf"))
             mask = mask.unsqueeze(1)  # (B, 1, T, kv_len)
         where = write_index(input_pos, start)
-        for block, cache in zip(self.transformer.h, caches):
-            x = block(x, cache, where, kv_len, mask)
+        with sdpa_kernel(attention) if attention is not None else contextlib.nullcontext():
+            for block, cache in zip(self.transformer.h, caches):
+                x = block(x, cache, where, kv_len, mask)
         x = layer_norm(x[:, -1, :], self.transformer.ln_f)
         return linear(x, self.lm_head)
