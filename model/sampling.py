@@ -60,19 +60,18 @@ class BatchSampling:
 
         self.params = params
         self.generators = generators
-        self.temperature = col([p.temperature for p in params])
+        # the batch changes at nearly every step of a busy server: the columns cross to the device in one copy
+        columns = torch.tensor([[p.temperature, p.top_k, p.top_p, p.min_p, p.presence_penalty, p.frequency_penalty,
+                                 p.repetition_penalty] for p in params], dtype=torch.float32).T.to(device)
+        (self.temperature, top_k, self.top_p, self.min_p, self.presence, self.frequency,
+         self.repetition) = columns.unbind(0)
+        self.top_k = top_k.long()  # exact below 2**24; any larger one is clamped to the vocabulary anyway
         self.greedy = self.temperature == 0
         self.all_greedy = all(p.greedy for p in params)
         sampled = [p for p in params if not p.greedy]
-        self.top_k = col([p.top_k for p in params], torch.long)
-        self.top_p = col([p.top_p for p in params])
-        self.min_p = col([p.min_p for p in params])
         self.filter_kp = any(p.top_k > 0 or p.top_p < 1 for p in sampled)
         self.filter_min_p = any(p.min_p > 0 for p in sampled)
         self.penalised = any(p.penalised for p in params)
-        self.presence = col([p.presence_penalty for p in params])
-        self.frequency = col([p.frequency_penalty for p in params])
-        self.repetition = col([p.repetition_penalty for p in params])
         # logit_bias as (rows, token ids, values) tensors, built once per batch rather than once per step
         entries = [(row, tok, b) for row, p in enumerate(params) for tok, b in p.logit_bias.items()]
         self.bias = None
