@@ -17,6 +17,7 @@ import gc
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -34,6 +35,9 @@ from .host import THREADS, Host
 from .process import ProcessEngine
 
 log = logging.getLogger(__name__)
+# how long a request may go by the last scan of MODEL_DIR: a scan per request (a stat per entry) was 5% of a busy
+# worker's time; an id not in the last scan always gets a fresh one
+LISTING_TTL_S = 1.0
 UNLOAD_JOIN_S = 10.0  # how long an unload waits for the engine thread to leave its current step
 
 
@@ -96,6 +100,7 @@ class Registry:
         self._load_locks: dict[Path, threading.Lock] = collections.defaultdict(threading.Lock)
         self._cache_lock = threading.Lock()  # guards the OrderedDict; never held across a blocking call
         self._loading = 0  # loads under way, each holding a place in the cache
+        self._scanned: tuple[float, dict[str, Path]] = (-LISTING_TTL_S, {})  # (when, listing) of the last scan
 
     def listing(self) -> dict[str, Path]:
         """Model id -> checkpoint path, the default model first."""
@@ -108,6 +113,7 @@ class Registry:
             for p in sorted(model_dir.iterdir()):
                 if _is_checkpoint(p):
                     out.setdefault(p.name, p)
+        self._scanned = (time.monotonic(), out)
         return out
 
     @property
@@ -116,8 +122,10 @@ class Registry:
 
     def resolve(self, model_id: str | None) -> tuple[str, Path]:
         """The id and path of a requested model; no id means the default model."""
-        listing = self.listing()
         model_id = model_id or self.default_id
+        scanned_at, listing = self._scanned
+        if model_id not in listing or time.monotonic() - scanned_at > LISTING_TTL_S:
+            listing = self.listing()
         if model_id not in listing:
             # the listing stays out of the message (GET /v1/models is where it is), and so does a huge id
             shown = model_id if len(model_id) <= 100 else model_id[:100] + "..."

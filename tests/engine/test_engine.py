@@ -104,3 +104,20 @@ def test_registry_contracts(tmp_path):
         assert not registry.unload("tiny.pt")  # not loaded any more
     finally:
         registry.close()
+
+
+def test_registry_sees_a_new_checkpoint_at_once_and_a_removed_one_within_the_scan_interval(tmp_path, monkeypatch):
+    from engine import registry as registry_module
+    write_nanogpt(tmp_path / "tiny.pt", tiny_model(0))
+    registry = Registry(_config(tmp_path, tmp_path / "tiny.pt"))
+    try:
+        assert registry.resolve(None)[0] == "tiny.pt"
+        write_nanogpt(tmp_path / "new.pt", tiny_model(1))
+        assert registry.resolve("new.pt") == ("new.pt", tmp_path / "new.pt")  # an unknown id scans again
+        (tmp_path / "new.pt").unlink()
+        assert registry.resolve("new.pt")[0] == "new.pt"  # within the interval, the last scan answers
+        monkeypatch.setattr(registry_module, "LISTING_TTL_S", 0.0)
+        with pytest.raises(ModelNotFound):
+            registry.resolve("new.pt")
+    finally:
+        registry.close()
