@@ -86,8 +86,9 @@ def check_text(body: object) -> None:
                 if SURROGATE.search(key):
                     _surrogate(loc, "has a key that holds")
             stack.extend((v, (*loc, k)) for k, v in reversed(value.items()))
-        elif isinstance(value, list):
-            stack.extend((v, (*loc, i)) for i, v in reversed(list(enumerate(value))))
+        elif isinstance(value, list):  # numbers need no look (a prompt of token ids holds thousands)
+            inner = [(i, v) for i, v in enumerate(value) if type(v) in (str, dict, list)]
+            stack.extend((v, (*loc, i)) for i, v in reversed(inner))
 
 
 def _surrogate(loc: tuple, what: str):
