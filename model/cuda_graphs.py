@@ -1,4 +1,5 @@
-"""CUDA graphs of the decode step, one per (batch bucket, key-length bucket), captured when the Decoder is built.
+"""CUDA graphs of the decode step, one per (batch bucket, key-length bucket), and of the prefill of prompts from
+position 0, one per (rows bucket, length bucket), captured when the Decoder is built.
 
 A GPT-2 decode step is ~150 small kernels; at batch 1 launching them from Python costs several times what the
 GPU spends running them. A graph replays the whole step with one launch. Graphs need static shapes and
@@ -8,6 +9,9 @@ addresses, so (as gpt-fast and vLLM do):
 - attention reads a fixed number of keys (a bucket of the cache length) under an additive mask built inside
   the graph from the positions, so stale keys of shorter rows and unused slots stay invisible;
 - inputs are copied into static buffers before each replay, and the logits come out of a static buffer.
+A prefill is ~120 launches: ~4 ms of host time for 0.7 ms of GPU work on an H200, and a busy server prefills at
+almost every step. Its graphs pad the prompts to a length bucket (causal attention: padding after a prompt changes
+nothing before it) and their count to a rows bucket; the logits come from each prompt's own last token.
 Used by model.generate.Decoder when the model is on CUDA; the CPU path never comes here.
 """
 from __future__ import annotations
@@ -19,6 +23,10 @@ from .kv_cache import KVCache, LayerCache
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 KV_BUCKETS = (128, 256, 512, 1024, 2048)
+PREFILL_ROWS = (1, 2, 4, 8, 16)
+PREFILL_LENGTHS = (16, 32, 64, 128, 256, 512, 1024, 2048)
+# prefill graphs hold up to this many tokens (the engine's prefill budget on CUDA), or one prompt of any length
+PREFILL_GRAPH_TOKENS = 2048
 
 
 def _buckets(candidates: tuple[int, ...], limit: int) -> list[int]:
@@ -85,3 +93,86 @@ class GraphedDecode:
         graph, logits = self.graphs[(b, kv)]
         graph.replay()
         return logits[:B]
+
+
+class SlotWrites(LayerCache):
+    """A layer's cache for a prefill from position 0 into the slots `slots` (a (rows,) tensor): the new keys and
+    values are written there, and attention reads them alone (a prompt from position 0 sees only itself)."""
+
+    def __init__(self, k: torch.Tensor, v: torch.Tensor, slots: torch.Tensor):
+        super().__init__(k, v)
+        self.slots = slots
+
+    def write(self, k: torch.Tensor, v: torch.Tensor, where, kv_len: int):
+        self.k.narrow(2, 0, k.size(2)).index_copy_(0, self.slots, k)
+        self.v.narrow(2, 0, v.size(2)).index_copy_(0, self.slots, v)
+        return k, v
+
+
+def prefill_into_slots(model: GPT, cache: KVCache, inputs: torch.Tensor) -> torch.Tensor:
+    """Prefill padded prompts from position 0, as a prefill graph replays it. inputs (rows, T + 2): each row's
+    token ids padded to T, then its slot, then the position of its last real token (the same in every row).
+    Returns the logits at that position, (rows, vocab)."""
+    rows, T = inputs.size(0), inputs.size(1) - 2
+    idx, slots, last = inputs[:, :T], inputs[:, T], inputs[0, T + 1:]
+    pos = torch.arange(T, device=inputs.device)[None, :].expand(rows, T)
+    caches = [SlotWrites(k, v, slots) for k, v in zip(cache.k, cache.v)]
+    return model.forward_cached(idx, pos, caches, T, start=0, last=last)
+
+
+class GraphedPrefill:
+    """Captured prefills of 1..16 prompts of one length from position 0, into consecutive free slots."""
+
+    def __init__(self, model: GPT, cache: KVCache, max_rows: int, capture: bool = True):
+        """capture=False runs each bucket's computation eagerly instead (tests, on the CPU)."""
+        self.model = model
+        self.cache = cache
+        device = cache.k[0].device
+        lengths = [t for t in PREFILL_LENGTHS if t <= min(cache.max_len, model.config.block_size)]
+        rows = [r for r in PREFILL_ROWS if r <= max_rows]
+        self.buckets = [(r, t) for r in rows for t in lengths if r == 1 or r * t <= PREFILL_GRAPH_TOKENS]
+        self.inputs = {b: torch.zeros((b[0], b[1] + 2), dtype=torch.long, device=device) for b in self.buckets}
+        self.graphs: dict[tuple[int, int], tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
+        if capture:
+            self._capture_all()
+
+    @torch.inference_mode()
+    def _capture_all(self) -> None:
+        device = self.cache.k[0].device
+        pool = torch.cuda.graph_pool_handle()
+        stream = torch.cuda.Stream(device)
+        stream.wait_stream(torch.cuda.current_stream(device))
+        for b in sorted(self.buckets, key=lambda b: -b[0] * b[1]):  # the largest first sizes the pool
+            inputs = self.inputs[b]
+            inputs[:, b[1]] = torch.arange(b[0])  # slots 0..rows-1, free at load: any will do to capture
+            with torch.cuda.stream(stream):
+                prefill_into_slots(self.model, self.cache, inputs)  # warm-up, as for the decode graphs
+            torch.cuda.current_stream(device).wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=pool, stream=stream):
+                logits = prefill_into_slots(self.model, self.cache, inputs)
+            self.graphs[b] = (graph, logits)
+        torch.cuda.synchronize(device)
+
+    def _bucket(self, rows: int, length: int) -> tuple[int, int] | None:
+        return next(((r, t) for r, t in self.buckets if r >= rows and t >= length), None)
+
+    def fits(self, rows: int, length: int, first: int) -> bool:
+        """Whether a graph takes `rows` prompts of `length` tokens into slots first.. (its padded rows write
+        garbage into the free slots after them, so those must exist)."""
+        b = self._bucket(rows, length)
+        return b is not None and first + b[0] <= self.cache.slots
+
+    def run(self, tokens: list[list[int]], first: int) -> torch.Tensor:
+        """Logits (rows, vocab) at each prompt's last token; the prompts (of one length) go to slots first.."""
+        rows, T = len(tokens), len(tokens[0])
+        b = self._bucket(rows, T)
+        pad = [0] * (b[1] - T)
+        host = [row + pad + [first + i, T - 1] for i, row in enumerate(tokens)]
+        host += [[0] * b[1] + [first + i, T - 1] for i in range(rows, b[0])]
+        self.inputs[b].copy_(torch.tensor(host))  # one copy to the device for every input
+        if b not in self.graphs:  # not captured
+            return prefill_into_slots(self.model, self.cache, self.inputs[b])[:rows]
+        graph, logits = self.graphs[b]
+        graph.replay()
+        return logits[:rows]

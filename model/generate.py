@@ -83,10 +83,12 @@ class Decoder:
         self._seen: torch.Tensor | None = None  # (max_batch, V) prompt or generated, for repetition_penalty
         self._batch: BatchSampling | None = None
         self.graphs = None  # CUDA: the decode step replayed from captured graphs (model/cuda_graphs.py)
+        self.prefill_graphs = None  # CUDA: prefills from position 0, likewise
         if cuda_graphs and self.device.type == "cuda":
-            from .cuda_graphs import GraphedDecode
+            from .cuda_graphs import GraphedDecode, GraphedPrefill
             try:
                 self.graphs = GraphedDecode(self.model, self.cache, max_batch)
+                self.prefill_graphs = GraphedPrefill(self.model, self.cache, max_batch)
             except RuntimeError:  # a model or kernel that cannot be captured still serves, eagerly
                 logging.getLogger(__name__).exception("CUDA graph capture failed; decoding eagerly")
 
@@ -191,11 +193,14 @@ class Decoder:
         # the rows are consecutive slots, each holding its first `start` positions already: a causal prefill of
         # k rows at positions start..start+T-1
         T = len(tokens[0])
-        idx = torch.tensor(tokens, device=self.device)
-        input_pos = torch.arange(start, start + T, device=self.device)[None, :].expand(len(tokens), T)
         first = seqs[0].slot
-        logits = self.model.forward_cached(idx, input_pos, self.cache.rows(first, first + len(seqs)), start + T,
-                                           start=start)
+        if start == 0 and self.prefill_graphs is not None and self.prefill_graphs.fits(len(seqs), T, first):
+            logits = self.prefill_graphs.run(tokens, first)
+        else:
+            idx = torch.tensor(tokens, device=self.device)
+            input_pos = torch.arange(start, start + T, device=self.device)[None, :].expand(len(tokens), T)
+            logits = self.model.forward_cached(idx, input_pos, self.cache.rows(first, first + len(seqs)),
+                                               start + T, start=start)
         for seq in seqs:
             seq.pos = start + T
         return logits

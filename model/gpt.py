@@ -147,13 +147,15 @@ class GPT(nn.Module):
 
     def forward_cached(self, idx: torch.Tensor, input_pos: torch.Tensor, caches: list[LayerCache],
                        kv_len: int, start: int | None = None,
-                       attention: list[SDPBackend] | None = EAGER_ATTENTION) -> torch.Tensor:
+                       attention: list[SDPBackend] | None = EAGER_ATTENTION,
+                       last: torch.Tensor | None = None) -> torch.Tensor:
         """Run T new tokens per row against the KV cache; returns the logits at each row's last token, (B, vocab).
 
         idx and input_pos are (B, T); kv_len is 1 + the largest position, so attention reads cache[:, :, :kv_len].
         start, when given, says every row holds positions start..start+T-1 (a prefill, or rows in step): the
         cache is then written through a slice, and often no mask is needed. attention: the SDPA backends allowed,
-        None for torch's own choice (a CUDA graph, captured once, may take cuDNN's).
+        None for torch's own choice (a CUDA graph, captured once, may take cuDNN's). last, a (1,) tensor: the
+        position whose logits are returned, for prompts padded after their end (default: the last, T - 1).
         """
         B, T = idx.size()
         x = self.transformer.wte(idx) + self.transformer.wpe(input_pos)
@@ -170,5 +172,5 @@ class GPT(nn.Module):
         with sdpa_kernel(attention) if attention is not None else contextlib.nullcontext():
             for block, cache in zip(self.transformer.h, caches):
                 x = block(x, cache, where, kv_len, mask)
-        x = layer_norm(x[:, -1, :], self.transformer.ln_f)
-        return linear(x, self.lm_head)
+        x = x[:, -1, :] if last is None else x.index_select(1, last).squeeze(1)
+        return linear(layer_norm(x, self.transformer.ln_f), self.lm_head)
