@@ -45,11 +45,14 @@ class KVCache:
 
     def __init__(self, config: GPTConfig, slots: int, max_len: int, device: torch.device | str,
                  dtype: torch.dtype):
-        shape = (slots, config.n_head, max_len, config.head_size)
         self.slots = slots
         self.max_len = max_len
-        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
-        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
+        # one tensor, so that a slot's positions in every layer are one view (a move or a prefix-cache copy is one
+        # kernel): (n_layer, 2, slots, nh, max_len, hs); k[i] and v[i] are layer i's (slots, nh, max_len, hs)
+        self.kv = torch.zeros((config.n_layer, 2, slots, config.n_head, max_len, config.head_size), device=device,
+                              dtype=dtype)
+        self.k = [layer[0] for layer in self.kv]
+        self.v = [layer[1] for layer in self.kv]
 
     @staticmethod
     def bytes_per_slot(config: GPTConfig, max_len: int, dtype: torch.dtype) -> int:
@@ -68,8 +71,10 @@ class KVCache:
         """Per-layer views of slots [start, stop): contiguous slices, so nothing is copied."""
         return [LayerCache(k[start:stop], v[start:stop]) for k, v in zip(self.k, self.v)]
 
+    def positions(self, slot: int, start: int, stop: int) -> torch.Tensor:
+        """Positions [start, stop) of one slot in every layer: a (n_layer, 2, nh, stop - start, hs) view."""
+        return self.kv[:, :, slot, :, start:stop]
+
     def move(self, src: int, dst: int, length: int) -> None:
         """Copy the first `length` positions of slot src into slot dst (keeps live slots contiguous)."""
-        layers = self.k + self.v
-        # one fused copy: a copy per layer would be 2 x n_layer kernel launches for every finished sequence
-        torch._foreach_copy_([t[dst, :, :length] for t in layers], [t[src, :, :length] for t in layers])
+        self.positions(dst, 0, length).copy_(self.positions(src, 0, length))

@@ -63,9 +63,7 @@ class PrefixCache:
             return
         n = len(chain) * BLOCK
         kv = self.pool[self._rows(chain)]  # (n blocks, L, 2, nh, BLOCK, hs): one gather
-        kv = kv.permute(1, 2, 3, 0, 4, 5).flatten(3, 4)  # (L, 2, nh, n, hs)
-        # one fused copy into the 2L layer caches: per-tensor copies would be 2L kernel launches on a GPU
-        torch._foreach_copy_(_slot_views(cache, slot, 0, n), list(kv.flatten(0, 1).unbind(0)))
+        cache.positions(slot, 0, n).copy_(kv.permute(1, 2, 3, 0, 4, 5).flatten(3, 4))  # (L, 2, nh, n, hs)
 
     def store(self, tokens: list[int], cache: KVCache, slot: int) -> None:
         """Keep the full blocks of a slot whose positions [0, len(tokens)) hold the keys and values of tokens."""
@@ -85,9 +83,9 @@ class PrefixCache:
         if not new:
             return
         first, n = len(chain) * BLOCK, len(new) * BLOCK
-        kv = torch.stack(_slot_views(cache, slot, first, first + n))  # (2L, nh, n, hs): one kernel
-        kv = kv.unflatten(0, (-1, 2)).unflatten(3, (len(new), BLOCK)).permute(3, 0, 1, 2, 4, 5)
-        self.pool.index_copy_(0, self._rows(new), kv)  # (new blocks, L, 2, nh, BLOCK, hs)
+        kv = cache.positions(slot, first, first + n)  # (L, 2, nh, n, hs)
+        kv = kv.unflatten(3, (len(new), BLOCK)).permute(3, 0, 1, 2, 4, 5)  # (new blocks, L, 2, nh, BLOCK, hs)
+        self.pool.index_copy_(0, self._rows(new), kv)
         self._touch(chain + new)
 
     def _rows(self, blocks: list[Block]) -> torch.Tensor:
@@ -112,7 +110,3 @@ class PrefixCache:
             block.parent.children -= 1
         return block.index
 
-
-def _slot_views(cache: KVCache, slot: int, start: int, stop: int) -> list[torch.Tensor]:
-    """Positions [start, stop) of one slot in every layer, keys then values: (nh, stop - start, hs) views."""
-    return [t[slot, :, start:stop] for kv in zip(cache.k, cache.v) for t in kv]
