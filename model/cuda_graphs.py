@@ -74,7 +74,7 @@ class GraphedDecode:
         # without `start`, forward_cached always builds the mask from the positions and writes the cache
         # through index tensors: nothing depends on the positions' values, so one capture serves the bucket.
         # Any attention kernel: a graph's shape is fixed, so cuDNN's build per shape is paid once, at load, and
-        # its kernels made the step at 256 streams fastest (TPOT 3.4 against 5.3-6.5 ms without: PERFORMANCE.md)
+        # its kernels made the step at 256 streams fastest (TPOT 2.9-3.4 against 5.3-6.5 ms without: PERFORMANCE.md)
         return self.model.forward_cached(self.idx[:b], self.pos[:b], caches, kv_len, attention=None)
 
     def fits(self, batch: int, kv_len: int) -> bool:

@@ -153,9 +153,10 @@ class GPT(nn.Module):
 
         idx and input_pos are (B, T); kv_len is 1 + the largest position, so attention reads cache[:, :, :kv_len].
         start, when given, says every row holds positions start..start+T-1 (a prefill, or rows in step): the
-        cache is then written through a slice, and often no mask is needed. attention: the SDPA backends allowed,
-        None for torch's own choice (a CUDA graph, captured once, may take cuDNN's). last, a (1,) tensor: the
-        position whose logits are returned, for prompts padded after their end (default: the last, T - 1).
+        cache is then written through a slice, and often no mask is needed. attention: the SDPA backends allowed
+        on CUDA, None for torch's own choice (a CUDA graph, captured once, may take cuDNN's); a CPU has no cuDNN,
+        and the choice is left to torch there. last, a (1,) tensor: the position whose logits are returned, for
+        prompts padded after their end (default: the last, T - 1).
         """
         B, T = idx.size()
         x = self.transformer.wte(idx) + self.transformer.wpe(input_pos)
@@ -169,7 +170,7 @@ class GPT(nn.Module):
             mask = torch.zeros(hidden.shape, dtype=x.dtype, device=x.device).masked_fill_(hidden, float("-inf"))
             mask = mask.unsqueeze(1)  # (B, 1, T, kv_len)
         where = write_index(input_pos, start)
-        with sdpa_kernel(attention) if attention is not None else contextlib.nullcontext():
+        with sdpa_kernel(attention) if attention is not None and x.is_cuda else contextlib.nullcontext():
             for block, cache in zip(self.transformer.h, caches):
                 x = block(x, cache, where, kv_len, mask)
         x = x[:, -1, :] if last is None else x.index_select(1, last).squeeze(1)

@@ -62,7 +62,7 @@ class BatchSampling:
         self.generators = generators
         # the batch changes at nearly every step of a busy server: the columns cross to the device in one copy
         columns = torch.tensor([[p.temperature, p.top_k, p.top_p, p.min_p, p.presence_penalty, p.frequency_penalty,
-                                 p.repetition_penalty] for p in params], dtype=torch.float32).T.to(device)
+                                 p.repetition_penalty] for p in params], dtype=torch.float32).T.contiguous().to(device)
         (self.temperature, top_k, self.top_p, self.min_p, self.presence, self.frequency,
          self.repetition) = columns.unbind(0)
         self.top_k = top_k.long()  # exact below 2**24; any larger one is clamped to the vocabulary anyway
