@@ -34,7 +34,9 @@ from model.loader import LoadedModel, place_model
 from model.sampling import SamplingParams
 from model.tokenizer import gpt2_tokenizer
 
-SIZES = {"124M": dict(n_layer=12, n_head=12, n_embd=768), "350M": dict(n_layer=24, n_head=16, n_embd=1024)}
+# 3M: one narrow layer, so that a CPU decodes it in a few ms and bench.serve measures the server's own cost per token
+SIZES = {"124M": dict(n_layer=12, n_head=12, n_embd=768), "350M": dict(n_layer=24, n_head=16, n_embd=1024),
+         "3M": dict(n_layer=1, n_head=1, n_embd=64)}
 N_VOCAB = 50257
 
 

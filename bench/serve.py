@@ -1,9 +1,9 @@
 """Serving benchmark through HTTP, as `vllm bench serve` measures it, against transformers' generate, same weights.
 
     python -m bench.serve [--device cpu|cuda] [--concurrency 1,8,32,128] [--prompt-len 128] [--output-len 128]
-                          [--quantize int8] [--url http://host:port] [--json F] [--plot F.png]
+                          [--size 124M|350M|3M] [--quantize int8] [--url http://host:port] [--json F] [--plot F.png]
 
-A GPT-2 124M-shaped model is initialised at random (seed 0, vocab 50257) and written as a nanoGPT checkpoint;
+A GPT-2 124M-shaped model (or --size) is initialised at random (seed 0, vocab 50257) and written as a nanoGPT checkpoint;
 a gunicorn + gevent server (gunicorn_config.py) is started on it with MAX_BATCH = the largest concurrency, or
 --url targets a running server that serves `--model`. At each concurrency C, C * --rounds streamed completions
 of --prompt-len random token ids and exactly --output-len tokens (ignore_eos) are sent with C in flight
@@ -40,7 +40,7 @@ from pathlib import Path
 import httpx
 import torch
 
-from bench.decode import build_models, run_hf, run_ours, write_checkpoint, N_VOCAB
+from bench.decode import build_models, run_hf, run_ours, write_checkpoint, N_VOCAB, SIZES
 from bench.loadgen import poll_health, worker
 
 REPO = Path(__file__).resolve().parent.parent
@@ -224,6 +224,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--concurrency", default="1,8,32,128")
+    ap.add_argument("--size", default="124M", choices=sorted(SIZES),
+                    help="3M: a model a CPU decodes in a few ms, so that the server's own cost per token shows")
     ap.add_argument("--prompt-len", type=int, default=128)
     ap.add_argument("--output-len", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=2, help="requests per concurrency = rounds x concurrency")
@@ -250,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     if device.type == "cpu":
         torch.set_num_threads(args.threads)
-    lm, hf = build_models("124M", device, dtype)
+    lm, hf = build_models(args.size, device, dtype)
     prompt = torch.randint(0, N_VOCAB - 1, (args.prompt_len,), generator=torch.Generator().manual_seed(1)).tolist()
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     proc = llama_proc = None
@@ -296,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
             from bench.llama_cpp import stop
             stop(llama_proc)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    result = {"title": f"GPT-2 124M, {name}, {str(dtype).removeprefix('torch.')}"
+    result = {"title": f"GPT-2 {args.size}, {name}, {str(dtype).removeprefix('torch.')}"
                        f"{', int8' if args.quantize != 'none' else ''}; prompt {args.prompt_len}, "
                        f"output {args.output_len}",
               "args": vars(args), "torch": torch.__version__, "http": http, "local": local}
