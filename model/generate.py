@@ -90,7 +90,7 @@ class Decoder:
                 self.graphs = GraphedDecode(self.model, self.cache, max_batch)
                 self.prefill_graphs = GraphedPrefill(self.model, self.cache, max_batch)
             except RuntimeError:  # a model or kernel that cannot be captured still serves, eagerly
-                logging.getLogger(__name__).exception("CUDA graph capture failed; decoding eagerly")
+                logging.getLogger(__name__).exception("CUDA graph capture failed; what has no graph runs eagerly")
 
     @property
     def free_slots(self) -> int:
