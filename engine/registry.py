@@ -61,6 +61,11 @@ def _is_checkpoint(p: Path) -> bool:
     return p.is_dir() and ((p / "config.json").is_file() or (p / "ckpt.pt").is_file())
 
 
+def _holds_cuda(engine: Engine | ProcessEngine) -> bool:
+    """Whether the engine's model sits on CUDA in this process (an engine process gives all back as it exits)."""
+    return isinstance(engine, Engine) and engine.lm.device.type == "cuda"
+
+
 def cache_key(path: Path) -> Path:
     # absolute, not resolve()d: two links to one file may carry different chat formats
     return Path(os.path.abspath(path))
@@ -251,12 +256,11 @@ class Registry:
         # the thread finishes its step and drops the decoder (KV cache) before its memory can be returned
         if not self.host.run_blocking(partial(engine.join, UNLOAD_JOIN_S)):
             log.warning("the engine of %s did not stop within %.0f s", model_id, UNLOAD_JOIN_S)
-        on_cuda = isinstance(engine, Engine) and engine.lm.device.type == "cuda"  # a process gives all back as it exits
+        on_cuda = _holds_cuda(engine)
         del engine, served
         gc.collect()
         if on_cuda:
-            devices.free_cuda(other_cuda_models=any(isinstance(m.engine, Engine) and m.engine.lm.device.type == "cuda"
-                                                    for m in self.loaded()))
+            devices.free_cuda(other_cuda_models=any(_holds_cuda(m.engine) for m in self.loaded()))
         log.info("unloaded %s", model_id)
         return True
 
