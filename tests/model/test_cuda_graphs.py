@@ -6,13 +6,12 @@ from __future__ import annotations
 import torch
 
 from checkpoints import tiny_model
+from test_batch_prefill import MIXED, PROMPTS, one_at_a_time
 from test_generate import loaded
 from model.cuda_graphs import GraphedPrefill, prefill_into_slots
-from model.generate import Decoder, generate
+from model.generate import Decoder
 from model.kv_cache import KVCache
 from model.sampling import SamplingParams
-
-PROMPTS = [[5, 9, 200, 7, 11], [1, 2, 3, 4, 5], [300, 301, 302, 303, 304]]
 
 
 @torch.inference_mode()
@@ -35,17 +34,16 @@ def test_padded_prefill_matches_the_prefill_it_replaces():
 
 def test_decoding_after_bucketed_prefills_gives_the_eager_tokens():
     lm = loaded(tiny_model(seed=4, bias=False))
-    params = [SamplingParams(max_tokens=12, temperature=0), SamplingParams(max_tokens=6, temperature=1.0, seed=3),
-              SamplingParams(max_tokens=9, temperature=0.8, seed=8, top_k=10)]
-    alone = [generate(lm, [p], q, max_batch=1)[0].tokens for p, q in zip(PROMPTS, params)]
+    extra = [([9, 9, 9], SamplingParams(max_tokens=30, temperature=0)),
+             ([7, 8], SamplingParams(max_tokens=12, temperature=0))]
+    alone = one_at_a_time(lm, PROMPTS + [p for p, _ in extra], MIXED + [q for _, q in extra])
     dec = Decoder(lm, max_batch=6)
     dec.prefill_graphs = GraphedPrefill(lm.model, dec.cache, dec.max_batch, capture=False)
-    assert dec.prefill_graphs.fits(3, 5, first=1) and not dec.prefill_graphs.fits(3, 5, first=3)  # 4 rows
-    running = dec.add([9, 9, 9], SamplingParams(max_tokens=30, temperature=0)).seq  # slot 0
-    seqs = [o.seq for o in dec.add_many(list(zip(PROMPTS, params)))]  # slots 1-3, padded with slot 4
-    late = dec.add([7, 8], SamplingParams(max_tokens=12, temperature=0)).seq  # slot 4: one row, no padding
+    T = len(PROMPTS[0])
+    assert dec.prefill_graphs.fits(3, T, first=1) and not dec.prefill_graphs.fits(3, T, first=3)  # 4 rows
+    running = dec.add(*extra[0]).seq  # slot 0
+    seqs = [o.seq for o in dec.add_many(list(zip(PROMPTS, MIXED)))]  # slots 1-3, padded with slot 4
+    late = dec.add(*extra[1]).seq  # slot 4: one row, no padding
     while dec.running:
         dec.step()
-    assert [s.tokens for s in seqs] == alone
-    assert running.tokens == generate(lm, [[9, 9, 9]], SamplingParams(max_tokens=30, temperature=0))[0].tokens
-    assert late.tokens == generate(lm, [[7, 8]], SamplingParams(max_tokens=12, temperature=0))[0].tokens
+    assert [s.tokens for s in seqs + [running, late]] == alone
