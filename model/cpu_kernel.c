@@ -9,6 +9,7 @@
  * Compiled and loaded by model/cpu_kernel.py; OpenMP here is the runtime torch already loaded.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +25,8 @@ static inline float activate(float v, int act) {
 }
 
 /* Every row of x dotted with eight rows of weights WK[0..7] of type TYPE (WEIGHT(p, i): row p's i-th weight as a
- * float), written to the n outputs o..o+n-1 of each row of y. Named row pointers and sums vectorise where arrays
- * of them do not. */
+ * float), written to the n outputs o..o+n-1 of each row of y, or added to them where `add` (a residual connection).
+ * Named row pointers and sums vectorise where arrays of them do not. */
 #define DOT8_ROWS(TYPE, WEIGHT, WK)                                                                     \
     const TYPE *w0 = WK[0], *w1 = WK[1], *w2 = WK[2], *w3 = WK[3];                                     \
     const TYPE *w4 = WK[4], *w5 = WK[5], *w6 = WK[6], *w7 = WK[7];                                     \
@@ -44,8 +45,11 @@ static inline float activate(float v, int act) {
             s7 += WEIGHT(w7, i) * xr[i];                                                                \
         }                                                                                               \
         float sums[8] = {s0, s1, s2, s3, s4, s5, s6, s7};                                               \
-        for (long k = 0; k < n; k++)                                                                    \
-            y[r * out + o + k] = activate(sums[k] + (b ? b[o + k] : 0.0f), act);                        \
+        float *yr = y + r * out + o;                                                                    \
+        for (long k = 0; k < n; k++) {                                                                  \
+            float v = activate(sums[k] + (b ? b[o + k] : 0.0f), act);                                   \
+            yr[k] = add ? yr[k] + v : v;                                                                \
+        }                                                                                               \
     }
 
 #define FP32(p, i) (p)[i]
@@ -68,13 +72,19 @@ static inline float bf16_to_float(uint16_t h) {  /* bf16 is the top half of an f
 /* x: (rows, in), w: (out, in), b: (out) or NULL, y: (rows, out); all contiguous. Each thread takes a band of
  * w's rows, eight at a time (eight streams a thread beat four by ~10%: GPT-2 124M's 49 decode products, 19.7 vs
  * 22.2 ms median). */
-void skinny_linear(const float *x, const float *w, const float *b, float *y,
-                   long rows, long in, long out, int act, int threads) {
-    #pragma omp parallel for schedule(static) num_threads(threads)
+static void product(const float *x, const float *w, const float *b, float *y,
+                    long rows, long in, long out, int act, int add) {
+    #pragma omp for schedule(static)
     for (long o = 0; o < out; o += 8) {
         EIGHT_ROWS(float)
         DOT8_ROWS(float, FP32, wk)
     }
+}
+
+void skinny_linear(const float *x, const float *w, const float *b, float *y,
+                   long rows, long in, long out, int act, int threads) {
+    #pragma omp parallel num_threads(threads)
+    product(x, w, b, y, rows, in, out, act, 0);
 }
 
 /* The same with bf16 weights (DTYPE=bfloat16): half the bytes to stream; x, b, y and the sums stay fp32. One
@@ -82,6 +92,7 @@ void skinny_linear(const float *x, const float *w, const float *b, float *y,
  * per-thread buffer (it stays in L1/L2) rather than once per row. */
 void skinny_linear_bf16(const float *x, const uint16_t *w, const float *b, float *y,
                         long rows, long in, long out, int act, int threads) {
+    const int add = 0;
     #pragma omp parallel num_threads(threads)
     {
         float *wide = rows > 1 ? malloc(8 * in * sizeof(float)) : NULL;
@@ -137,3 +148,111 @@ void skinny_linear_bf16_dp(const uint16_t *x, const uint16_t *w, const float *b,
     }
 }
 #endif
+
+/* ---- A whole decode step in one call (fp32): model/cpu_step.py -------------------------------------------------
+ *
+ * Row r of the batch is the sequence in KV-cache slot r; it feeds token tokens[2r] at position tokens[2r + 1].
+ * Through PyTorch a step of GPT-2 124M makes ~300 calls (products, layer norms, attention, views), each paying a
+ * few microseconds to enter; on 2 cores that is 3-5 ms of a ~24 ms step whose products read the weights in ~19.
+ * Here one parallel region runs the step, with a barrier between its phases, as llama.cpp's graph does. The
+ * products are the ones above (the same sums in the same order); layer norms and attention follow PyTorch's
+ * definitions in fp32, summed in another order. */
+
+typedef struct {  /* one Block's weights; a bias or a layer norm's shift is NULL where the model has none */
+    const float *ln_1_w, *ln_1_b, *c_attn_w, *c_attn_b, *attn_proj_w, *attn_proj_b;
+    const float *ln_2_w, *ln_2_b, *c_fc_w, *c_fc_b, *mlp_proj_w, *mlp_proj_b;
+} BlockWeights;
+
+typedef struct {
+    long n_layer, n_head, n_embd, vocab, slots, max_len;
+    float eps;
+    int act;  /* the MLP's GELU: ACT_GELU_ERF or ACT_GELU_TANH */
+    const float *wte, *wpe, *ln_f_w, *ln_f_b, *lm_head;
+    float *kv;  /* (n_layer, 2, slots, n_head, max_len, head size), as model/kv_cache.py lays it out */
+    const BlockWeights *blocks;
+} Gpt;
+
+static void layer_norm(const float *x, const float *g, const float *b, float *y, long rows, long n, float eps) {
+    #pragma omp for schedule(static)
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        double sum = 0.0, sq = 0.0;
+        for (long i = 0; i < n; i++)
+            sum += xr[i];
+        float mean = (float)(sum / n);
+        for (long i = 0; i < n; i++)
+            sq += (double)(xr[i] - mean) * (xr[i] - mean);
+        float inv = 1.0f / sqrtf((float)(sq / n) + eps);
+        for (long i = 0; i < n; i++)
+            yr[i] = (xr[i] - mean) * inv * g[i] + (b ? b[i] : 0.0f);
+    }
+}
+
+/* Each (row, head): store the new key and value at the row's position, then attend over positions 0..pos. */
+static void attention(const Gpt *m, long layer, const float *qkv, const long *tokens, float *y, long rows,
+                      float *scores) {
+    long C = m->n_embd, nh = m->n_head, hs = C / nh, T = m->max_len;
+    float scale = 1.0f / sqrtf((float)hs);
+    #pragma omp for schedule(static)
+    for (long rh = 0; rh < rows * nh; rh++) {
+        long r = rh / nh, h = rh % nh, pos = tokens[2 * r + 1];
+        float *k = m->kv + (((layer * 2 + 0) * m->slots + r) * nh + h) * T * hs;
+        float *v = m->kv + (((layer * 2 + 1) * m->slots + r) * nh + h) * T * hs;
+        const float *q = qkv + r * 3 * C + h * hs;
+        memcpy(k + pos * hs, q + C, hs * sizeof(float));
+        memcpy(v + pos * hs, q + 2 * C, hs * sizeof(float));
+        float top = -INFINITY, total = 0.0f;
+        for (long t = 0; t <= pos; t++) {
+            float s = 0.0f;
+            #pragma omp simd reduction(+:s)
+            for (long d = 0; d < hs; d++)
+                s += q[d] * k[t * hs + d];
+            scores[t] = s * scale;
+            top = scores[t] > top ? scores[t] : top;
+        }
+        for (long t = 0; t <= pos; t++)
+            total += scores[t] = expf(scores[t] - top);
+        float *out = y + r * C + h * hs;
+        for (long d = 0; d < hs; d++)
+            out[d] = 0.0f;
+        for (long t = 0; t <= pos; t++) {
+            float p = scores[t] / total;
+            #pragma omp simd
+            for (long d = 0; d < hs; d++)
+                out[d] += p * v[t * hs + d];
+        }
+    }
+}
+
+/* logits: (rows, vocab). tokens: (rows, 2) of (token, position). Returns 0, or -1 where memory ran out. */
+int decode_step(const Gpt *m, const long *tokens, long rows, float *logits, int threads) {
+    long C = m->n_embd;
+    /* x: the residual stream; h: its layer norm, then attention's output; wide: the qkv (3C) or the MLP's 4C */
+    float *x = malloc((rows * 6 * C + threads * m->max_len) * sizeof(float));
+    if (!x)
+        return -1;
+    float *h = x + rows * C, *wide = h + rows * C, *scores = wide + rows * 4 * C;
+    #pragma omp parallel num_threads(threads)
+    {
+        float *mine = scores + omp_get_thread_num() * m->max_len;
+        #pragma omp for schedule(static)
+        for (long r = 0; r < rows; r++)
+            for (long i = 0; i < C; i++)
+                x[r * C + i] = m->wte[tokens[2 * r] * C + i] + m->wpe[tokens[2 * r + 1] * C + i];
+        for (long l = 0; l < m->n_layer; l++) {
+            const BlockWeights *bw = m->blocks + l;
+            layer_norm(x, bw->ln_1_w, bw->ln_1_b, h, rows, C, m->eps);
+            product(h, bw->c_attn_w, bw->c_attn_b, wide, rows, C, 3 * C, ACT_NONE, 0);
+            attention(m, l, wide, tokens, h, rows, mine);
+            product(h, bw->attn_proj_w, bw->attn_proj_b, x, rows, C, C, ACT_NONE, 1);
+            layer_norm(x, bw->ln_2_w, bw->ln_2_b, h, rows, C, m->eps);
+            product(h, bw->c_fc_w, bw->c_fc_b, wide, rows, C, 4 * C, m->act, 0);
+            product(wide, bw->mlp_proj_w, bw->mlp_proj_b, x, rows, 4 * C, C, ACT_NONE, 1);
+        }
+        layer_norm(x, m->ln_f_w, m->ln_f_b, h, rows, C, m->eps);
+        product(h, m->lm_head, NULL, logits, rows, C, m->vocab, ACT_NONE, 0);
+    }
+    free(x);
+    return 0;
+}

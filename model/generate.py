@@ -18,6 +18,7 @@ from typing import Iterator
 
 import torch
 
+from .cpu_step import FusedDecode
 from .grammar import Constraint, mask_logits
 from .kv_cache import KVCache
 from .loader import LoadedModel
@@ -84,7 +85,10 @@ class Decoder:
         self._batch: BatchSampling | None = None
         self.graphs = None  # CUDA: the decode step replayed from captured graphs (model/cuda_graphs.py)
         self.prefill_graphs = None  # CUDA: prefills from position 0, likewise
-        if cuda_graphs and self.device.type == "cuda":
+        self.fused = None  # CPU: the decode step in one call into the C kernel (model/cpu_step.py)
+        if self.device.type == "cpu":
+            self.fused = FusedDecode.build(self.model, self.cache)
+        elif cuda_graphs and self.device.type == "cuda":
             from .cuda_graphs import GraphedDecode, GraphedPrefill
             try:
                 self.graphs = GraphedDecode(self.model, self.cache, max_batch)
@@ -166,6 +170,8 @@ class Decoder:
         kv_len = max(s.pos for s in seqs) + 1
         if self.graphs is not None and self.graphs.fits(B, kv_len):
             logits = self.graphs.run(idx, input_pos, kv_len)
+        elif self.fused is not None and self.fused.fits(B):
+            logits = self.fused.run(inputs)
         else:
             in_step = all(s.pos == kv_len - 1 for s in seqs)  # always so for one sequence
             logits = self.model.forward_cached(idx, input_pos, self.cache.rows(0, B), kv_len,

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from checkpoints import tiny_model
 from model import SamplingParams, cpu_kernel, generate, gpt2_tokenizer
 from model.checkpoint import Checkpoint
+from model.generate import Decoder
 from model.loader import LoadedModel
 
 TOK = gpt2_tokenizer()
@@ -90,8 +91,10 @@ def test_decoding_with_or_without_the_kernel_gives_the_same_text(monkeypatch):
                TOK.encode("In a hole in the ground there lived a hobbit. Not a nasty, dirty, wet hole")]
     params = SamplingParams(max_tokens=30, temperature=0)
     through_kernel = [s.tokens for s in generate(lm, prompts, params)]
-    assert served and all(served)  # decode steps through the kernel; the longer prefill never reaches it
-    monkeypatch.setattr(cpu_kernel, "library", lambda: None)
+    # the short prompt's prefill through the kernel's products, decode steps through its whole-step call
+    # (model/cpu_step.py); the longer prefill never reaches it
+    assert served and all(served)
+    monkeypatch.setattr(cpu_kernel, "library", lambda: None)  # neither: PyTorch's products and step
     assert [s.tokens for s in generate(lm, prompts, params)] == through_kernel
 
 
@@ -124,4 +127,5 @@ def test_a_hugging_face_checkpoint_decodes_through_the_kernel(tmp_path, monkeypa
 
     monkeypatch.setattr(cpu_kernel, "linear", counted)
     generate(lm, [TOK.encode("Once upon a time")], SamplingParams(max_tokens=4, temperature=0))
-    assert served and all(served)  # every product of every decode step (4 per block and the head)
+    assert served and all(served)  # every product of the prefill (4 per block and the head)
+    assert Decoder(lm, max_batch=1).fused is not None  # decode steps in one call, which takes contiguous weights only

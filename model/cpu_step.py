@@ -1,0 +1,94 @@
+"""A CPU decode step of an fp32 GPT in one call into model/cpu_kernel.c (`decode_step`), for up to MAX_ROWS rows.
+
+Through PyTorch, a decode step of GPT-2 124M makes about 300 calls: 49 products, 25 layer norms, 12 attentions
+and their views, slices and cache writes. On 2 cores the products read the weights in ~19 ms, and entering the
+other calls costs 3-5 ms more, which is what kept batch-1 decoding behind llama.cpp's (PERFORMANCE.md). The C
+step runs the same arithmetic in one parallel region: the same products (the kernel's sums, in its order), layer
+norms and attention by their definitions in fp32.
+
+It applies to a model of plain nn.Linear layers in fp32 on the CPU (not int8, not bf16), with the kernel built,
+unless CPU_MATMUL forces another product. Rows are the KV cache's slots 0..rows-1, as the Decoder keeps them.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+
+import torch
+import torch.nn as nn
+
+from . import cpu_kernel
+from .gpt import GPT
+from .kv_cache import KVCache
+
+BLOCK_FIELDS = ("ln_1_w", "ln_1_b", "c_attn_w", "c_attn_b", "attn_proj_w", "attn_proj_b",
+                "ln_2_w", "ln_2_b", "c_fc_w", "c_fc_b", "mlp_proj_w", "mlp_proj_b")
+
+
+class BlockWeights(ctypes.Structure):  # cpu_kernel.c's BlockWeights
+    _fields_ = [(name, ctypes.c_void_p) for name in BLOCK_FIELDS]
+
+
+class Gpt(ctypes.Structure):  # cpu_kernel.c's Gpt
+    _fields_ = [*((name, ctypes.c_long) for name in ("n_layer", "n_head", "n_embd", "vocab", "slots", "max_len")),
+                ("eps", ctypes.c_float), ("act", ctypes.c_int),
+                *((name, ctypes.c_void_p) for name in ("wte", "wpe", "ln_f_w", "ln_f_b", "lm_head", "kv")),
+                ("blocks", ctypes.POINTER(BlockWeights))]
+
+
+def _pointer(t: torch.Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+class FusedDecode:
+    """`run(inputs)`: the logits (rows, vocab) of one decode step for the rows of `inputs`, (rows, 2) int64 of
+    (token, position), writing each row's key and value into its slot of the cache, as forward_cached does."""
+
+    def __init__(self, model: GPT, cache: KVCache, step, eps: float):
+        c = model.config
+        t = model.transformer
+        self._blocks = (BlockWeights * c.n_layer)(*(
+            BlockWeights(*(_pointer(p) for p in (
+                b.ln_1.weight, b.ln_1.bias, b.attn.c_attn.weight, b.attn.c_attn.bias, b.attn.c_proj.weight,
+                b.attn.c_proj.bias, b.ln_2.weight, b.ln_2.bias, b.mlp.c_fc.weight, b.mlp.c_fc.bias,
+                b.mlp.c_proj.weight, b.mlp.c_proj.bias)))
+            for b in t.h))
+        self._gpt = Gpt(c.n_layer, c.n_head, c.n_embd, model.lm_head.weight.shape[0], cache.slots, cache.max_len,
+                        eps, cpu_kernel.ACTIVATIONS[c.gelu_approximate], t.wte.weight.data_ptr(),
+                        t.wpe.weight.data_ptr(), t.ln_f.weight.data_ptr(), _pointer(t.ln_f.bias),
+                        model.lm_head.weight.data_ptr(), cache.kv.data_ptr(), self._blocks)
+        self._keep = (model, cache)  # the pointers above stay valid while these live
+        self._step = step
+        self.vocab = model.lm_head.weight.shape[0]
+
+    @classmethod
+    def build(cls, model: GPT, cache: KVCache) -> FusedDecode | None:
+        """The fused step for this model and cache, or None where it does not apply (see the module's doc)."""
+        lib = cpu_kernel.library()
+        if (lib is None or not hasattr(lib, "decode_step")
+                or os.environ.get("CPU_MATMUL", "auto") not in ("auto", "kernel")
+                or cache.kv.device.type != "cpu" or cache.kv.dtype != torch.float32):
+            return None
+        products = [model.lm_head] + [m for b in model.transformer.h
+                                      for m in (b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj)]
+        eps = {m.eps for m in model.modules() if isinstance(m, nn.LayerNorm)}
+        if (any(type(m) is not nn.Linear for m in products) or len(eps) != 1  # not int8's layers
+                or any(p.dtype != torch.float32 or p.device.type != "cpu" or not p.is_contiguous()
+                       for p in model.parameters())):
+            return None
+        step = lib.decode_step
+        step.argtypes = [ctypes.POINTER(Gpt), ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_int]
+        step.restype = ctypes.c_int
+        return cls(model, cache, step, eps.pop())
+
+    @staticmethod
+    def fits(rows: int) -> bool:
+        return rows <= cpu_kernel.MAX_ROWS
+
+    def run(self, inputs: torch.Tensor) -> torch.Tensor:
+        # the Decoder's own tokens and positions: sampled ids below the vocabulary, positions inside the cache
+        logits = torch.empty(inputs.shape[0], self.vocab)
+        if self._step(ctypes.byref(self._gpt), inputs.data_ptr(), inputs.shape[0], logits.data_ptr(),
+                      torch.get_num_threads()):
+            raise MemoryError("the CPU decode step could not allocate its buffers")
+        return logits

@@ -1,0 +1,63 @@
+"""model/cpu_step.py: the decode step in one C call gives forward_cached's logits and cache, the same greedy text,
+and stays out of what it does not serve (int8, bf16, a forced product)."""
+import shutil
+import sys
+
+import pytest
+import torch
+
+from checkpoints import tiny_model
+from model import SamplingParams, cpu_kernel, generate
+from model.cpu_step import FusedDecode
+from model.kv_cache import KVCache
+from model.loader import load_model
+from model.quantize import quantize_model
+from model.settings import BUNDLED_CHECKPOINT
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("cc") is None,
+                                reason="the kernel is built on Linux with a C compiler")
+
+
+def prefilled(model, lengths: list[int], max_len: int = 48) -> tuple[KVCache, torch.Tensor]:
+    """A cache whose slot r holds a random prompt of lengths[r] tokens, and each row's next (token, position)."""
+    g = torch.Generator().manual_seed(sum(lengths))
+    cache = KVCache(model.config, len(lengths), max_len, "cpu", torch.float32)
+    with torch.inference_mode():
+        for r, n in enumerate(lengths):
+            idx = torch.randint(0, 50257, (1, n), generator=g)
+            model.forward_cached(idx, torch.arange(n)[None], cache.rows(r, r + 1), n, start=0)
+    tokens = torch.randint(0, 50257, (len(lengths),), generator=g)
+    return cache, torch.stack([tokens, torch.tensor(lengths)], dim=1)
+
+
+@pytest.mark.parametrize("lengths", [[5], [9, 1, 30], [3 + 2 * r for r in range(cpu_kernel.MAX_ROWS)]])
+@pytest.mark.parametrize("bias, gelu", [(True, "none"), (False, "tanh")])
+def test_one_step_equals_forward_cached(lengths, bias, gelu):
+    model = tiny_model(seed=len(lengths), bias=bias, gelu_approximate=gelu)
+    fused_cache, inputs = prefilled(model, lengths)
+    eager_cache, _ = prefilled(model, lengths)
+    with torch.inference_mode():
+        fused = FusedDecode.build(model, fused_cache).run(inputs)
+        kv_len = max(lengths) + 1
+        eager = model.forward_cached(inputs[:, :1], inputs[:, 1:], eager_cache.rows(0, len(lengths)), kv_len)
+    torch.testing.assert_close(fused, eager, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(fused_cache.kv, eager_cache.kv, rtol=1e-5, atol=1e-6)  # the new keys and values too
+
+
+def test_greedy_text_is_that_of_the_pytorch_step(monkeypatch):
+    lm = load_model(BUNDLED_CHECKPOINT, device="cpu", dtype="float32")
+    prompts = [lm.tokenizer.encode(p) for p in ("ROMEO:", "Now is the winter of our discontent", "O")]
+    params = SamplingParams(max_tokens=48, temperature=0)
+    fused = [s.tokens for s in generate(lm, prompts, params)]
+    monkeypatch.setattr(FusedDecode, "build", classmethod(lambda cls, model, cache: None))
+    assert [s.tokens for s in generate(lm, prompts, params)] == fused
+
+
+def test_serves_only_plain_fp32_models(monkeypatch):
+    cache = KVCache(tiny_model().config, 2, 16, "cpu", torch.float32)
+    assert FusedDecode.build(tiny_model(), cache) is not None
+    assert FusedDecode.build(quantize_model(tiny_model()), cache) is None
+    bf16 = tiny_model().bfloat16()
+    assert FusedDecode.build(bf16, KVCache(bf16.config, 2, 16, "cpu", torch.bfloat16)) is None
+    monkeypatch.setenv("CPU_MATMUL", "torch")  # a product forced by the operator is the one every step takes
+    assert FusedDecode.build(tiny_model(), cache) is None
