@@ -120,8 +120,15 @@ def cache_file() -> Path:
 
 
 def _cached_or_timed(layers: list[nn.Linear]) -> dict[str, tuple[str, ...]]:
+    shapes = list(dict.fromkeys(shape_key(layer.weight) for layer in layers))
+    known = cached(shapes, lambda missing: time_products([m for m in layers if shape_key(m.weight) in missing]))
+    return {shape: tuple(paths) for shape, paths in known.items()}
+
+
+def cached(keys: list[str], measure: Callable[[list[str]], dict]) -> dict:
+    """The value of each key in this machine's entry of the cache file; those it lacks are measured (measure(missing)
+    returns them by key) and stored. A lock file lets the workers of one server measure once."""
     path = cache_file()
-    key = machine_key()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = open(path.with_suffix(".lock"), "a")
@@ -132,18 +139,18 @@ def _cached_or_timed(layers: list[nn.Linear]) -> dict[str, tuple[str, ...]]:
         if lock is not None:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # one worker times, the others wait and read its choice
         try:
-            cached = json.loads(path.read_text())
+            stored = json.loads(path.read_text())
         except (OSError, ValueError):
-            cached = {}
-        known = cached.setdefault(key, {})
-        missing = [layer for layer in layers if shape_key(layer.weight) not in known]
+            stored = {}
+        known = stored.setdefault(machine_key(), {})
+        missing = [key for key in keys if key not in known]
         if missing:
-            known.update(time_products(missing))
+            known.update(measure(missing))
             with contextlib.suppress(OSError):
                 tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_text(json.dumps(cached, indent=1))
+                tmp.write_text(json.dumps(stored, indent=1))
                 os.replace(tmp, path)
-    return {shape_key(layer.weight): tuple(known[shape_key(layer.weight)]) for layer in layers}
+    return {key: known[key] for key in keys}
 
 
 @torch.inference_mode()

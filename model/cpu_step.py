@@ -6,21 +6,31 @@ other calls costs 3-5 ms more, which is what kept batch-1 decoding behind llama.
 step runs the same arithmetic in one parallel region: the same products (the kernel's sums, in its order), layer
 norms and attention by their definitions in fp32.
 
-It applies to a model of plain nn.Linear layers in fp32 on the CPU (not int8, not bf16), with the kernel built,
-unless CPU_MATMUL forces another product. Rows are the KV cache's slots 0..rows-1, as the Decoder keeps them.
+It applies to a model of plain nn.Linear layers in fp32 on the CPU (not int8, not bf16), with the kernel built.
+Whether it is the faster step depends on the CPU and the row count: on the AMX Xeon, 16 rows went faster through
+PyTorch (MKL's and oneDNN's products beat the kernel's there by more than the calls cost), and 1 row 1.22x faster
+through the C step. So, as cpu_paths does for each product, the first load of a model's shape on a CPU times both
+steps per row bucket and caches which won (cpu_paths.json). CPU_MATMUL=kernel takes the C step at every row count,
+another CPU_MATMUL never. Rows are the KV cache's slots 0..rows-1, as the Decoder keeps them.
 """
 from __future__ import annotations
 
+import bisect
 import ctypes
+import logging
 import os
+import time
 
 import torch
 import torch.nn as nn
 
-from . import cpu_kernel
+from . import cpu_kernel, cpu_paths
 from .gpt import GPT
 from .kv_cache import KVCache
 
+BUCKETS = tuple(rows for rows in cpu_paths.BUCKETS if rows <= cpu_kernel.MAX_ROWS)
+REPEATS = 3  # timed steps per side and bucket, alternating sides; the fastest counts
+log = logging.getLogger(__name__)
 BLOCK_FIELDS = ("ln_1_w", "ln_1_b", "c_attn_w", "c_attn_b", "attn_proj_w", "attn_proj_b",
                 "ln_2_w", "ln_2_b", "c_fc_w", "c_fc_b", "mlp_proj_w", "mlp_proj_b")
 
@@ -44,7 +54,7 @@ class FusedDecode:
     """`run(inputs)`: the logits (rows, vocab) of one decode step for the rows of `inputs`, (rows, 2) int64 of
     (token, position), writing each row's key and value into its slot of the cache, as forward_cached does."""
 
-    def __init__(self, model: GPT, cache: KVCache, step, eps: float):
+    def __init__(self, model: GPT, cache: KVCache, step, eps: float, faster: tuple[bool, ...] = (True,) * len(BUCKETS)):
         c = model.config
         t = model.transformer
         self._blocks = (BlockWeights * c.n_layer)(*(
@@ -60,11 +70,13 @@ class FusedDecode:
         self._keep = (model, cache)  # the pointers above stay valid while these live
         self._step = step
         self.vocab = model.lm_head.weight.shape[0]
+        self.faster = faster  # per bucket of rows: whether this step beat PyTorch's on this CPU
 
     @classmethod
     def build(cls, model: GPT, cache: KVCache) -> FusedDecode | None:
         """The fused step for this model and cache, or None where it does not apply (see the module's doc)."""
         lib = cpu_kernel.library()
+        c = model.config
         if (lib is None or not hasattr(lib, "decode_step")
                 or os.environ.get("CPU_MATMUL", "auto") not in ("auto", "kernel")
                 or cache.kv.device.type != "cpu" or cache.kv.dtype != torch.float32):
@@ -79,11 +91,17 @@ class FusedDecode:
         step = lib.decode_step
         step.argtypes = [ctypes.POINTER(Gpt), ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_int]
         step.restype = ctypes.c_int
-        return cls(model, cache, step, eps.pop())
+        eps = eps.pop()
+        if os.environ.get("CPU_MATMUL", "auto") == "kernel":
+            return cls(model, cache, step, eps)
+        key = f"decode step {c.n_layer}x{c.n_embd}x{c.n_head} vocab {c.vocab_size}{'' if c.bias else ' no bias'}"
+        faster = cpu_paths.cached([key], lambda _: {key: time_steps(model, step, eps)})[key]
+        return cls(model, cache, step, eps, tuple(faster)) if any(faster) else None
 
-    @staticmethod
-    def fits(rows: int) -> bool:
-        return rows <= cpu_kernel.MAX_ROWS
+    def fits(self, rows: int) -> bool:
+        """Whether this step takes `rows` rows: at most MAX_ROWS, and faster than PyTorch's for that many here."""
+        bucket = bisect.bisect_left(BUCKETS, rows)
+        return bucket < len(BUCKETS) and self.faster[bucket]
 
     def run(self, inputs: torch.Tensor) -> torch.Tensor:
         # the Decoder's own tokens and positions: sampled ids below the vocabulary, positions inside the cache
@@ -92,3 +110,28 @@ class FusedDecode:
                       torch.get_num_threads()):
             raise MemoryError("the CPU decode step could not allocate its buffers")
         return logits
+
+
+@torch.inference_mode()
+def time_steps(model: GPT, step, eps: float) -> list[bool]:
+    """Per bucket of rows, whether the C step beat PyTorch's forward_cached: both decode a token at position 31 of
+    a scratch cache, alternating, the fastest of REPEATS each."""
+    started = time.perf_counter()
+    cache = KVCache(model.config, BUCKETS[-1], 32, "cpu", torch.float32)
+    fused = FusedDecode(model, cache, step, eps)
+    faster, report = [], []
+    for rows in BUCKETS:
+        inputs = torch.tensor([[0, 31]] * rows)
+        best = {"c": float("inf"), "torch": float("inf")}
+        for _ in range(REPEATS):
+            for side in best:
+                start = time.perf_counter()
+                if side == "c":
+                    fused.run(inputs)
+                else:
+                    model.forward_cached(inputs[:, :1], inputs[:, 1:], cache.rows(0, rows), 32, start=31)
+                best[side] = min(best[side], time.perf_counter() - start)
+        faster.append(best["c"] < best["torch"])
+        report.append(f"rows {rows}: C {best['c'] * 1e3:.2f}, PyTorch {best['torch'] * 1e3:.2f}")
+    log.info("CPU decode steps timed in %.2f s (ms a step): %s", time.perf_counter() - started, "; ".join(report))
+    return faster

@@ -1,5 +1,7 @@
 """model/cpu_step.py: the decode step in one C call gives forward_cached's logits and cache, the same greedy text,
-and stays out of what it does not serve (int8, bf16, a forced product)."""
+is chosen per row count by a timing cached per machine, and stays out of what it does not serve (int8, bf16, a
+forced product)."""
+import json
 import shutil
 import sys
 
@@ -7,7 +9,7 @@ import pytest
 import torch
 
 from checkpoints import tiny_model
-from model import SamplingParams, cpu_kernel, generate
+from model import SamplingParams, cpu_kernel, cpu_paths, cpu_step, generate
 from model.cpu_step import FusedDecode
 from model.kv_cache import KVCache
 from model.loader import load_model
@@ -16,6 +18,12 @@ from model.settings import BUNDLED_CHECKPOINT
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("cc") is None,
                                 reason="the kernel is built on Linux with a C compiler")
+
+
+@pytest.fixture(autouse=True)
+def _c_step_everywhere(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no timing left by another test
+    monkeypatch.setenv("CPU_MATMUL", "kernel")  # the C step at every row count, whatever this CPU would choose
 
 
 def prefilled(model, lengths: list[int], max_len: int = 48) -> tuple[KVCache, torch.Tensor]:
@@ -51,6 +59,27 @@ def test_greedy_text_is_that_of_the_pytorch_step(monkeypatch):
     fused = [s.tokens for s in generate(lm, prompts, params)]
     monkeypatch.setattr(FusedDecode, "build", classmethod(lambda cls, model, cache: None))
     assert [s.tokens for s in generate(lm, prompts, params)] == fused
+
+
+def test_the_choice_is_timed_once_per_machine_then_followed(monkeypatch):
+    monkeypatch.delenv("CPU_MATMUL")
+    model = tiny_model()
+    cache = KVCache(model.config, 2, 16, "cpu", torch.float32)
+    timed = FusedDecode.build(model, cache)
+    stored = json.loads(cpu_paths.cache_file().read_text())[cpu_paths.machine_key()]
+    [(key, faster)] = [(k, v) for k, v in stored.items() if k.startswith("decode step")]
+    assert timed is None or list(timed.faster) == faster and len(faster) == len(cpu_step.BUCKETS)
+
+    def no_timing(*args):
+        raise AssertionError("timed although the cache holds the choice")
+
+    monkeypatch.setattr(cpu_step, "time_steps", no_timing)
+    plan = [False, True, False, False, True]  # BUCKETS 1, 2, 4, 8, 16: a choice no timing would make
+    cpu_paths.cache_file().write_text(json.dumps({cpu_paths.machine_key(): {key: plan}}))
+    followed = FusedDecode.build(model, cache)
+    assert [followed.fits(rows) for rows in (1, 2, 3, 4, 5, 16, 17)] == [False, True, False, False, False, True, False]
+    cpu_paths.cache_file().write_text(json.dumps({cpu_paths.machine_key(): {key: [False] * 5}}))
+    assert FusedDecode.build(model, cache) is None  # PyTorch's step at every row count
 
 
 def test_serves_only_plain_fp32_models(monkeypatch):
