@@ -13,6 +13,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 enum { ACT_NONE = 0, ACT_GELU_ERF = 1, ACT_GELU_TANH = 2 };
 
@@ -87,37 +90,83 @@ void skinny_linear(const float *x, const float *w, const float *b, float *y,
     product(x, w, b, y, rows, in, out, act, 0);
 }
 
-/* The same with bf16 weights (DTYPE=bfloat16): half the bytes to stream; x, b, y and the sums stay fp32. One
- * row widens each weight as it is read; several rows widen each block of eight weight rows once into a
- * per-thread buffer (it stays in L1/L2) rather than once per row. */
+#if defined(__AVX2__) && defined(__FMA__)
+static inline float sum_lanes(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+/* One row of x against eight bf16 weight rows, 16 weights at a time and no shuffle: in each 32-bit lane the even
+ * weight is the low half (shifted up, it is its fp32) and the odd one the high half (masked, likewise), so x comes
+ * split into its even (xe) and odd (xo) elements. in: a multiple of 16. The widening the compiler makes of the
+ * portable loop (a zero-extending shuffle per 8 weights) streamed 16 GB/s where fp32 streams 25 on the EPYC. */
+static void dot8_bf16_halves(const float *xe, const float *xo, const uint16_t *const *wk, long in, float *sums) {
+    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
+    __m256 acc[8];
+    for (int k = 0; k < 8; k++)
+        acc[k] = _mm256_setzero_ps();
+    for (long i = 0; i < in; i += 16) {
+        __m256 even = _mm256_loadu_ps(xe + i / 2), odd = _mm256_loadu_ps(xo + i / 2);
+        for (int k = 0; k < 8; k++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(wk[k] + i));
+            acc[k] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), even, acc[k]);
+            acc[k] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v, high)), odd, acc[k]);
+        }
+    }
+    for (int k = 0; k < 8; k++)
+        sums[k] = sum_lanes(acc[k]);
+}
+#define BF16_HALVES 1
+#else
+#define BF16_HALVES 0
+#endif
+
+/* The product with bf16 weights (DTYPE=bfloat16): half the bytes to stream; x, b, y and the sums stay fp32. One
+ * row is multiplied as the weights stream in (by halves where the CPU has AVX2); several rows widen each block of
+ * eight weight rows once into a per-thread buffer (it stays in L1/L2) rather than once per row. */
+static void product_bf16(const float *x, const uint16_t *w, const float *b, float *y,
+                         long rows, long in, long out, int act, int add) {
+    int halves = BF16_HALVES && rows == 1 && in % 16 == 0;
+    float *wide = malloc((halves ? in : rows > 1 ? 8 * in : 0) * sizeof(float) + 1);
+    if (halves)
+        for (long i = 0; i < in; i++)
+            wide[(i & 1) * (in / 2) + i / 2] = x[i];
+    #pragma omp for schedule(static)
+    for (long o = 0; o < out; o += 8) {
+        EIGHT_ROWS(uint16_t)
+        if (halves) {
+#if BF16_HALVES
+            float sums[8];
+            dot8_bf16_halves(wide, wide + in / 2, wk, in, sums);
+            for (long k = 0; k < n; k++) {
+                float v = activate(sums[k] + (b ? b[o + k] : 0.0f), act);
+                y[o + k] = add ? y[o + k] + v : v;
+            }
+#endif
+        } else if (rows > 1) {
+            const float *wr[8];
+            for (long k = 0; k < 8; k++) {
+                wr[k] = wide + k * in;
+                #pragma omp simd
+                for (long i = 0; i < in; i++)
+                    wide[k * in + i] = bf16_to_float(wk[k][i]);
+            }
+            DOT8_ROWS(float, FP32, wr)
+        } else {
+            DOT8_ROWS(uint16_t, BF16, wk)
+        }
+    }
+    free(wide);
+}
+
 void skinny_linear_bf16(const float *x, const uint16_t *w, const float *b, float *y,
                         long rows, long in, long out, int act, int threads) {
-    const int add = 0;
     #pragma omp parallel num_threads(threads)
-    {
-        float *wide = rows > 1 ? malloc(8 * in * sizeof(float)) : NULL;
-        #pragma omp for schedule(static)
-        for (long o = 0; o < out; o += 8) {
-            EIGHT_ROWS(uint16_t)
-            if (wide) {
-                const float *wr[8];
-                for (long k = 0; k < 8; k++) {
-                    wr[k] = wide + k * in;
-                    #pragma omp simd
-                    for (long i = 0; i < in; i++)
-                        wide[k * in + i] = bf16_to_float(wk[k][i]);
-                }
-                DOT8_ROWS(float, FP32, wr)
-            } else {
-                DOT8_ROWS(uint16_t, BF16, wk)
-            }
-        }
-        free(wide);
-    }
+    product_bf16(x, w, b, y, rows, in, out, act, 0);
 }
 
 #if defined(__AVX512BF16__) && defined(__AVX512F__)
-#include <immintrin.h>
 
 /* The bf16 product where the CPU multiplies bf16 pairs itself (AVX512-BF16's vdpbf16ps: 32 weights a
  * instruction, summed in fp32): x in bf16 as the model holds it, no widening. Built only where -march=native
@@ -149,28 +198,59 @@ void skinny_linear_bf16_dp(const uint16_t *x, const uint16_t *w, const float *b,
 }
 #endif
 
-/* ---- A whole decode step in one call (fp32): model/cpu_step.py -------------------------------------------------
+/* ---- A whole decode step in one call: model/cpu_step.py ------------------------------------------------------
  *
  * Row r of the batch is the sequence in KV-cache slot r; it feeds token tokens[2r] at position tokens[2r + 1].
  * Through PyTorch a step of GPT-2 124M makes ~300 calls (products, layer norms, attention, views), each paying a
  * few microseconds to enter; on 2 cores that is 3-5 ms of a ~24 ms step whose products read the weights in ~19.
  * Here one parallel region runs the step, with a barrier between its phases, as llama.cpp's graph does. The
- * products are the ones above (the same sums in the same order); layer norms and attention follow PyTorch's
- * definitions in fp32, summed in another order. */
+ * products are the ones above (in fp32, the same sums in the same order); layer norms and attention follow
+ * PyTorch's definitions in fp32, summed in another order. A bf16 model keeps its matrices, embeddings and KV cache
+ * in bf16 (half the bytes) and computes in fp32 between them, where PyTorch rounds every activation to bf16. */
 
 typedef struct {  /* one Block's weights; a bias or a layer norm's shift is NULL where the model has none */
-    const float *ln_1_w, *ln_1_b, *c_attn_w, *c_attn_b, *attn_proj_w, *attn_proj_b;
-    const float *ln_2_w, *ln_2_b, *c_fc_w, *c_fc_b, *mlp_proj_w, *mlp_proj_b;
+    const float *ln_1_w, *ln_1_b;
+    const void *c_attn_w;
+    const float *c_attn_b;
+    const void *attn_proj_w;
+    const float *attn_proj_b, *ln_2_w, *ln_2_b;
+    const void *c_fc_w;
+    const float *c_fc_b;
+    const void *mlp_proj_w;
+    const float *mlp_proj_b;
 } BlockWeights;
 
 typedef struct {
     long n_layer, n_head, n_embd, vocab, slots, max_len;
     float eps;
     int act;  /* the MLP's GELU: ACT_GELU_ERF or ACT_GELU_TANH */
-    const float *wte, *wpe, *ln_f_w, *ln_f_b, *lm_head;
-    float *kv;  /* (n_layer, 2, slots, n_head, max_len, head size), as model/kv_cache.py lays it out */
+    int bf16;  /* the matrices, embeddings and cache (void *) are bf16; else fp32. Vectors are fp32 either way */
+    const void *wte, *wpe;
+    const float *ln_f_w, *ln_f_b;
+    const void *lm_head;
+    void *kv;  /* (n_layer, 2, slots, n_head, max_len, head size), as model/kv_cache.py lays it out */
     const BlockWeights *blocks;
 } Gpt;
+
+static inline float element(const Gpt *m, const void *p, long i) {
+    return m->bf16 ? bf16_to_float(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+static inline uint16_t float_to_bf16(float f) {  /* rounded to nearest, ties to even, as PyTorch rounds */
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((u >> 16) | 0x40);  /* a NaN stays a NaN */
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}
+
+static void matmul(const Gpt *m, const float *x, const void *w, const float *b, float *y,
+                   long rows, long in, long out, int act, int add) {
+    if (m->bf16)
+        product_bf16(x, w, b, y, rows, in, out, act, add);
+    else
+        product(x, w, b, y, rows, in, out, act, add);
+}
 
 static void layer_norm(const float *x, const float *g, const float *b, float *y, long rows, long n, float eps) {
     #pragma omp for schedule(static)
@@ -197,17 +277,32 @@ static void attention(const Gpt *m, long layer, const float *qkv, const long *to
     #pragma omp for schedule(static)
     for (long rh = 0; rh < rows * nh; rh++) {
         long r = rh / nh, h = rh % nh, pos = tokens[2 * r + 1];
-        float *k = m->kv + (((layer * 2 + 0) * m->slots + r) * nh + h) * T * hs;
-        float *v = m->kv + (((layer * 2 + 1) * m->slots + r) * nh + h) * T * hs;
+        long k = (((layer * 2 + 0) * m->slots + r) * nh + h) * T * hs;  /* element offsets into the cache */
+        long v = (((layer * 2 + 1) * m->slots + r) * nh + h) * T * hs;
         const float *q = qkv + r * 3 * C + h * hs;
-        memcpy(k + pos * hs, q + C, hs * sizeof(float));
-        memcpy(v + pos * hs, q + 2 * C, hs * sizeof(float));
+        for (long d = 0; d < hs; d++) {
+            if (m->bf16) {
+                ((uint16_t *)m->kv)[k + pos * hs + d] = float_to_bf16(q[C + d]);
+                ((uint16_t *)m->kv)[v + pos * hs + d] = float_to_bf16(q[2 * C + d]);
+            } else {
+                ((float *)m->kv)[k + pos * hs + d] = q[C + d];
+                ((float *)m->kv)[v + pos * hs + d] = q[2 * C + d];
+            }
+        }
         float top = -INFINITY, total = 0.0f;
         for (long t = 0; t <= pos; t++) {
             float s = 0.0f;
-            #pragma omp simd reduction(+:s)
-            for (long d = 0; d < hs; d++)
-                s += q[d] * k[t * hs + d];
+            if (m->bf16) {
+                const uint16_t *kt = (const uint16_t *)m->kv + k + t * hs;
+                #pragma omp simd reduction(+:s)
+                for (long d = 0; d < hs; d++)
+                    s += q[d] * bf16_to_float(kt[d]);
+            } else {
+                const float *kt = (const float *)m->kv + k + t * hs;
+                #pragma omp simd reduction(+:s)
+                for (long d = 0; d < hs; d++)
+                    s += q[d] * kt[d];
+            }
             scores[t] = s * scale;
             top = scores[t] > top ? scores[t] : top;
         }
@@ -218,9 +313,17 @@ static void attention(const Gpt *m, long layer, const float *qkv, const long *to
             out[d] = 0.0f;
         for (long t = 0; t <= pos; t++) {
             float p = scores[t] / total;
-            #pragma omp simd
-            for (long d = 0; d < hs; d++)
-                out[d] += p * v[t * hs + d];
+            if (m->bf16) {
+                const uint16_t *vt = (const uint16_t *)m->kv + v + t * hs;
+                #pragma omp simd
+                for (long d = 0; d < hs; d++)
+                    out[d] += p * bf16_to_float(vt[d]);
+            } else {
+                const float *vt = (const float *)m->kv + v + t * hs;
+                #pragma omp simd
+                for (long d = 0; d < hs; d++)
+                    out[d] += p * vt[d];
+            }
         }
     }
 }
@@ -239,19 +342,20 @@ int decode_step(const Gpt *m, const long *tokens, long rows, float *logits, int 
         #pragma omp for schedule(static)
         for (long r = 0; r < rows; r++)
             for (long i = 0; i < C; i++)
-                x[r * C + i] = m->wte[tokens[2 * r] * C + i] + m->wpe[tokens[2 * r + 1] * C + i];
+                x[r * C + i] = element(m, m->wte, tokens[2 * r] * C + i)
+                               + element(m, m->wpe, tokens[2 * r + 1] * C + i);
         for (long l = 0; l < m->n_layer; l++) {
             const BlockWeights *bw = m->blocks + l;
             layer_norm(x, bw->ln_1_w, bw->ln_1_b, h, rows, C, m->eps);
-            product(h, bw->c_attn_w, bw->c_attn_b, wide, rows, C, 3 * C, ACT_NONE, 0);
+            matmul(m, h, bw->c_attn_w, bw->c_attn_b, wide, rows, C, 3 * C, ACT_NONE, 0);
             attention(m, l, wide, tokens, h, rows, mine);
-            product(h, bw->attn_proj_w, bw->attn_proj_b, x, rows, C, C, ACT_NONE, 1);
+            matmul(m, h, bw->attn_proj_w, bw->attn_proj_b, x, rows, C, C, ACT_NONE, 1);
             layer_norm(x, bw->ln_2_w, bw->ln_2_b, h, rows, C, m->eps);
-            product(h, bw->c_fc_w, bw->c_fc_b, wide, rows, C, 4 * C, m->act, 0);
-            product(wide, bw->mlp_proj_w, bw->mlp_proj_b, x, rows, 4 * C, C, ACT_NONE, 1);
+            matmul(m, h, bw->c_fc_w, bw->c_fc_b, wide, rows, C, 4 * C, m->act, 0);
+            matmul(m, wide, bw->mlp_proj_w, bw->mlp_proj_b, x, rows, 4 * C, C, ACT_NONE, 1);
         }
         layer_norm(x, m->ln_f_w, m->ln_f_b, h, rows, C, m->eps);
-        product(h, m->lm_head, NULL, logits, rows, C, m->vocab, ACT_NONE, 0);
+        matmul(m, h, m->lm_head, NULL, logits, rows, C, m->vocab, ACT_NONE, 0);
     }
     free(x);
     return 0;

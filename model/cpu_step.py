@@ -1,17 +1,19 @@
-"""A CPU decode step of an fp32 GPT in one call into model/cpu_kernel.c (`decode_step`), for up to MAX_ROWS rows.
+"""A CPU decode step of a GPT in one call into model/cpu_kernel.c (`decode_step`), for up to MAX_ROWS rows.
 
 Through PyTorch, a decode step of GPT-2 124M makes about 300 calls: 49 products, 25 layer norms, 12 attentions
 and their views, slices and cache writes. On 2 cores the products read the weights in ~19 ms, and entering the
 other calls costs 3-5 ms more, which is what kept batch-1 decoding behind llama.cpp's (PERFORMANCE.md). The C
-step runs the same arithmetic in one parallel region: the same products (the kernel's sums, in its order), layer
-norms and attention by their definitions in fp32.
+step runs the same arithmetic in one parallel region: the same products (in fp32, the kernel's sums in its
+order), layer norms and attention by their definitions in fp32. A bf16 model (DTYPE=bfloat16) keeps its matrices,
+embeddings and keys and values in bf16 and computes in fp32 between them, where PyTorch's step rounds every
+activation to bf16: its tokens are nearer fp32's than PyTorch's bf16 step's are.
 
-It applies to a model of plain nn.Linear layers in fp32 on the CPU (not int8, not bf16), with the kernel built.
-Whether it is the faster step depends on the CPU and the row count: on the AMX Xeon, 16 rows went faster through
-PyTorch (MKL's and oneDNN's products beat the kernel's there by more than the calls cost), and 1 row 1.22x faster
-through the C step. So, as cpu_paths does for each product, the first load of a model's shape on a CPU times both
-steps per row bucket and caches which won (cpu_paths.json). CPU_MATMUL=kernel takes the C step at every row count,
-another CPU_MATMUL never. Rows are the KV cache's slots 0..rows-1, as the Decoder keeps them.
+It applies to a model of plain nn.Linear layers in fp32 or bf16 on the CPU (not int8), with the kernel built.
+Whether it is the faster step depends on the CPU and the row count: on the AMX Xeon, 16 fp32 rows went faster
+through PyTorch (MKL's and oneDNN's products beat the kernel's there by more than the calls cost), and 1 row
+1.2x faster through the C step. So, as cpu_paths does for each product, the first load of a model's shape on a
+CPU times both steps per row bucket and caches which won (cpu_paths.json). CPU_MATMUL=kernel takes the C step at
+every row count, another CPU_MATMUL never. Rows are the KV cache's slots 0..rows-1, as the Decoder keeps them.
 """
 from __future__ import annotations
 
@@ -41,13 +43,9 @@ class BlockWeights(ctypes.Structure):  # cpu_kernel.c's BlockWeights
 
 class Gpt(ctypes.Structure):  # cpu_kernel.c's Gpt
     _fields_ = [*((name, ctypes.c_long) for name in ("n_layer", "n_head", "n_embd", "vocab", "slots", "max_len")),
-                ("eps", ctypes.c_float), ("act", ctypes.c_int),
+                ("eps", ctypes.c_float), ("act", ctypes.c_int), ("bf16", ctypes.c_int),
                 *((name, ctypes.c_void_p) for name in ("wte", "wpe", "ln_f_w", "ln_f_b", "lm_head", "kv")),
                 ("blocks", ctypes.POINTER(BlockWeights))]
-
-
-def _pointer(t: torch.Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
 
 
 class FusedDecode:
@@ -57,17 +55,28 @@ class FusedDecode:
     def __init__(self, model: GPT, cache: KVCache, step, eps: float, faster: tuple[bool, ...] = (True,) * len(BUCKETS)):
         c = model.config
         t = model.transformer
+        kept = []  # what the pointers point into: the vectors' fp32 copies of a bf16 model, the model, the cache
+
+        def matrix(p: torch.Tensor) -> int:
+            return p.data_ptr()
+
+        def vector(p: torch.Tensor | None) -> int | None:  # layer norms and biases: fp32 in the C step
+            if p is None:
+                return None
+            kept.append(p.float())
+            return kept[-1].data_ptr()
+
         self._blocks = (BlockWeights * c.n_layer)(*(
-            BlockWeights(*(_pointer(p) for p in (
-                b.ln_1.weight, b.ln_1.bias, b.attn.c_attn.weight, b.attn.c_attn.bias, b.attn.c_proj.weight,
-                b.attn.c_proj.bias, b.ln_2.weight, b.ln_2.bias, b.mlp.c_fc.weight, b.mlp.c_fc.bias,
-                b.mlp.c_proj.weight, b.mlp.c_proj.bias)))
+            BlockWeights(vector(b.ln_1.weight), vector(b.ln_1.bias), matrix(b.attn.c_attn.weight),
+                         vector(b.attn.c_attn.bias), matrix(b.attn.c_proj.weight), vector(b.attn.c_proj.bias),
+                         vector(b.ln_2.weight), vector(b.ln_2.bias), matrix(b.mlp.c_fc.weight),
+                         vector(b.mlp.c_fc.bias), matrix(b.mlp.c_proj.weight), vector(b.mlp.c_proj.bias))
             for b in t.h))
         self._gpt = Gpt(c.n_layer, c.n_head, c.n_embd, model.lm_head.weight.shape[0], cache.slots, cache.max_len,
-                        eps, cpu_kernel.ACTIVATIONS[c.gelu_approximate], t.wte.weight.data_ptr(),
-                        t.wpe.weight.data_ptr(), t.ln_f.weight.data_ptr(), _pointer(t.ln_f.bias),
-                        model.lm_head.weight.data_ptr(), cache.kv.data_ptr(), self._blocks)
-        self._keep = (model, cache)  # the pointers above stay valid while these live
+                        eps, cpu_kernel.ACTIVATIONS[c.gelu_approximate], cache.kv.dtype == torch.bfloat16,
+                        matrix(t.wte.weight), matrix(t.wpe.weight), vector(t.ln_f.weight), vector(t.ln_f.bias),
+                        matrix(model.lm_head.weight), cache.kv.data_ptr(), self._blocks)
+        self._keep = (model, cache, kept)
         self._step = step
         self.vocab = model.lm_head.weight.shape[0]
         self.faster = faster  # per bucket of rows: whether this step beat PyTorch's on this CPU
@@ -77,15 +86,16 @@ class FusedDecode:
         """The fused step for this model and cache, or None where it does not apply (see the module's doc)."""
         lib = cpu_kernel.library()
         c = model.config
+        dtype = cache.kv.dtype
         if (lib is None or not hasattr(lib, "decode_step")
                 or os.environ.get("CPU_MATMUL", "auto") not in ("auto", "kernel")
-                or cache.kv.device.type != "cpu" or cache.kv.dtype != torch.float32):
+                or cache.kv.device.type != "cpu" or dtype not in (torch.float32, torch.bfloat16)):
             return None
         products = [model.lm_head] + [m for b in model.transformer.h
                                       for m in (b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj)]
         eps = {m.eps for m in model.modules() if isinstance(m, nn.LayerNorm)}
         if (any(type(m) is not nn.Linear for m in products) or len(eps) != 1  # not int8's layers
-                or any(p.dtype != torch.float32 or p.device.type != "cpu" or not p.is_contiguous()
+                or any(p.dtype != dtype or p.device.type != "cpu" or not p.is_contiguous()
                        for p in model.parameters())):
             return None
         step = lib.decode_step
@@ -94,7 +104,8 @@ class FusedDecode:
         eps = eps.pop()
         if os.environ.get("CPU_MATMUL", "auto") == "kernel":
             return cls(model, cache, step, eps)
-        key = f"decode step {c.n_layer}x{c.n_embd}x{c.n_head} vocab {c.vocab_size}{'' if c.bias else ' no bias'}"
+        key = (f"decode step {str(dtype).removeprefix('torch.')} {c.n_layer}x{c.n_embd}x{c.n_head} vocab "
+               f"{c.vocab_size}{'' if c.bias else ' no bias'}")
         faster = cpu_paths.cached([key], lambda _: {key: time_steps(model, step, eps)})[key]
         return cls(model, cache, step, eps, tuple(faster)) if any(faster) else None
 
@@ -104,7 +115,8 @@ class FusedDecode:
         return bucket < len(BUCKETS) and self.faster[bucket]
 
     def run(self, inputs: torch.Tensor) -> torch.Tensor:
-        # the Decoder's own tokens and positions: sampled ids below the vocabulary, positions inside the cache
+        """fp32 logits, for a bf16 model too. inputs: the Decoder's own tokens and positions (sampled ids below
+        the vocabulary, positions inside the cache), which the C step takes as they are."""
         logits = torch.empty(inputs.shape[0], self.vocab)
         if self._step(ctypes.byref(self._gpt), inputs.data_ptr(), inputs.shape[0], logits.data_ptr(),
                       torch.get_num_threads()):
@@ -117,7 +129,7 @@ def time_steps(model: GPT, step, eps: float) -> list[bool]:
     """Per bucket of rows, whether the C step beat PyTorch's forward_cached: both decode a token at position 31 of
     a scratch cache, alternating, the fastest of REPEATS each."""
     started = time.perf_counter()
-    cache = KVCache(model.config, BUCKETS[-1], 32, "cpu", torch.float32)
+    cache = KVCache(model.config, BUCKETS[-1], 32, "cpu", model.lm_head.weight.dtype)
     fused = FusedDecode(model, cache, step, eps)
     faster, report = [], []
     for rows in BUCKETS:

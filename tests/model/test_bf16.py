@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -33,9 +34,11 @@ def test_bf16_perplexity_within_one_percent():
     assert abs(p_half - p_full) / p_full < 0.01
 
 
-def test_bf16_greedy_tokens_are_float32s_on_a_sharpened_model():
+@pytest.mark.parametrize("matmul", ["kernel", "torch"])  # model/cpu_step.py's C step; PyTorch's step (oneDNN)
+def test_bf16_greedy_tokens_are_float32s_on_a_sharpened_model(monkeypatch, matmul):
     # where two tokens are nearly tied, bf16's rounding may pick the other; the final layer norm's gain times 4
     # widens every gap fourfold, so a different token means a real error, not a coin toss
+    monkeypatch.setenv("CPU_MATMUL", matmul)
     out = []
     for dtype in ("float32", "bfloat16"):
         lm = load_model(BUNDLED_CHECKPOINT, "cpu", dtype)
@@ -44,7 +47,7 @@ def test_bf16_greedy_tokens_are_float32s_on_a_sharpened_model():
             lm.model.transformer.ln_f.bias.mul_(4)
         prompts = [lm.tokenizer.encode(p) for p in ("ROMEO:", "JULIET:\nO Romeo,", "First Citizen:\nBefore we")]
         greedy = SamplingParams(max_tokens=32, temperature=0)
-        batched = [s.tokens for s in generate(lm, prompts, greedy)]  # bf16 batches: oneDNN
-        alone = [generate(lm, [p], greedy, max_batch=1)[0].tokens for p in prompts]  # one row: cpu_kernel.c
+        batched = [s.tokens for s in generate(lm, prompts, greedy)]
+        alone = [generate(lm, [p], greedy, max_batch=1)[0].tokens for p in prompts]
         out.append((batched, alone))
     assert out[0][0] == out[1][0] == out[1][1]

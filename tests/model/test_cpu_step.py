@@ -1,6 +1,6 @@
-"""model/cpu_step.py: the decode step in one C call gives forward_cached's logits and cache, the same greedy text,
-is chosen per row count by a timing cached per machine, and stays out of what it does not serve (int8, bf16, a
-forced product)."""
+"""model/cpu_step.py: the decode step in one C call gives forward_cached's logits and cache (in bf16, within its
+rounding), the same greedy text, is chosen per row count by a timing cached per machine, and stays out of what it
+does not serve (int8, a forced product)."""
 import json
 import shutil
 import sys
@@ -29,7 +29,7 @@ def _c_step_everywhere(monkeypatch, tmp_path):
 def prefilled(model, lengths: list[int], max_len: int = 48) -> tuple[KVCache, torch.Tensor]:
     """A cache whose slot r holds a random prompt of lengths[r] tokens, and each row's next (token, position)."""
     g = torch.Generator().manual_seed(sum(lengths))
-    cache = KVCache(model.config, len(lengths), max_len, "cpu", torch.float32)
+    cache = KVCache(model.config, len(lengths), max_len, "cpu", model.lm_head.weight.dtype)
     with torch.inference_mode():
         for r, n in enumerate(lengths):
             idx = torch.randint(0, 50257, (1, n), generator=g)
@@ -50,6 +50,20 @@ def test_one_step_equals_forward_cached(lengths, bias, gelu):
         eager = model.forward_cached(inputs[:, :1], inputs[:, 1:], eager_cache.rows(0, len(lengths)), kv_len)
     torch.testing.assert_close(fused, eager, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(fused_cache.kv, eager_cache.kv, rtol=1e-5, atol=1e-6)  # the new keys and values too
+
+
+@pytest.mark.parametrize("lengths", [[5], [9, 1, 30]])
+def test_a_bf16_step_is_the_fp32_step_within_bf16_rounding(lengths):
+    half = tiny_model(seed=7).bfloat16()
+    full = tiny_model(seed=7).bfloat16().float()  # the same bf16-rounded weights, computed in fp32
+    half_cache, inputs = prefilled(half, lengths)
+    full_cache, _ = prefilled(full, lengths)
+    with torch.inference_mode():
+        fused = FusedDecode.build(half, half_cache).run(inputs)
+        eager = full.forward_cached(inputs[:, :1], inputs[:, 1:], full_cache.rows(0, len(lengths)), max(lengths) + 1)
+    assert fused.dtype == torch.float32
+    torch.testing.assert_close(fused, eager, rtol=2e-2, atol=2e-2)  # the cache's keys and values are bf16
+    torch.testing.assert_close(half_cache.kv.float(), full_cache.kv, rtol=2e-2, atol=2e-2)
 
 
 def test_greedy_text_is_that_of_the_pytorch_step(monkeypatch):
@@ -82,11 +96,12 @@ def test_the_choice_is_timed_once_per_machine_then_followed(monkeypatch):
     assert FusedDecode.build(model, cache) is None  # PyTorch's step at every row count
 
 
-def test_serves_only_plain_fp32_models(monkeypatch):
+def test_serves_only_plain_fp32_and_bf16_models(monkeypatch):
     cache = KVCache(tiny_model().config, 2, 16, "cpu", torch.float32)
     assert FusedDecode.build(tiny_model(), cache) is not None
-    assert FusedDecode.build(quantize_model(tiny_model()), cache) is None
     bf16 = tiny_model().bfloat16()
-    assert FusedDecode.build(bf16, KVCache(bf16.config, 2, 16, "cpu", torch.bfloat16)) is None
+    assert FusedDecode.build(bf16, KVCache(bf16.config, 2, 16, "cpu", torch.bfloat16)) is not None
+    assert FusedDecode.build(bf16, cache) is None  # a cache of another dtype than the weights
+    assert FusedDecode.build(quantize_model(tiny_model()), cache) is None
     monkeypatch.setenv("CPU_MATMUL", "torch")  # a product forced by the operator is the one every step takes
     assert FusedDecode.build(tiny_model(), cache) is None
