@@ -118,8 +118,10 @@ static void dot8_bf16_halves(const float *xe, const float *xo, const uint16_t *c
         sums[k] = sum_lanes(acc[k]);
 }
 #define BF16_HALVES 1
+#define INT8_DIRECT 1
 #else
 #define BF16_HALVES 0
+#define INT8_DIRECT 0
 #endif
 
 /* The product with bf16 weights (DTYPE=bfloat16): half the bytes to stream; x, b, y and the sums stay fp32. One
@@ -164,6 +166,48 @@ void skinny_linear_bf16(const float *x, const uint16_t *w, const float *b, float
                         long rows, long in, long out, int act, int threads) {
     #pragma omp parallel num_threads(threads)
     product_bf16(x, w, b, y, rows, in, out, act, 0);
+}
+
+/* The product with int8 weights and a scale per output row (QUANTIZE=int8), x and y in fp32: a quarter of fp32's
+ * bytes. One row multiplies the weights as they stream in (eight at a time, widened by AVX2); several rows widen
+ * each block of eight weight rows once, scaled, into a per-thread buffer, as product_bf16 does. */
+static void product_int8(const float *x, const int8_t *w, const float *scale, const float *b, float *y,
+                         long rows, long in, long out, int act, int add) {
+    int direct = INT8_DIRECT && rows == 1 && in % 8 == 0;
+    float *wide = direct ? NULL : malloc(8 * in * sizeof(float));
+    #pragma omp for schedule(static)
+    for (long o = 0; o < out; o += 8) {
+        EIGHT_ROWS(int8_t)
+        if (direct) {
+#if INT8_DIRECT
+            __m256 acc[8];
+            for (int k = 0; k < 8; k++)
+                acc[k] = _mm256_setzero_ps();
+            for (long i = 0; i < in; i += 8) {
+                __m256 xv = _mm256_loadu_ps(x + i);
+                for (int k = 0; k < 8; k++) {
+                    __m128i q = _mm_loadl_epi64((const __m128i *)(wk[k] + i));
+                    acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), xv, acc[k]);
+                }
+            }
+            for (long k = 0; k < n; k++) {
+                float v = activate(sum_lanes(acc[k]) * scale[o + k] + (b ? b[o + k] : 0.0f), act);
+                y[o + k] = add ? y[o + k] + v : v;
+            }
+#endif
+        } else {
+            const float *wr[8];
+            for (long k = 0; k < 8; k++) {
+                float s = scale[o + (k < n ? k : n - 1)];
+                wr[k] = wide + k * in;
+                #pragma omp simd
+                for (long i = 0; i < in; i++)
+                    wide[k * in + i] = (float)wk[k][i] * s;
+            }
+            DOT8_ROWS(float, FP32, wr)
+        }
+    }
+    free(wide);
 }
 
 #if defined(__AVX512BF16__) && defined(__AVX512F__)
@@ -211,29 +255,39 @@ void skinny_linear_bf16_dp(const uint16_t *x, const uint16_t *w, const float *b,
 typedef struct {  /* one Block's weights; a bias or a layer norm's shift is NULL where the model has none */
     const float *ln_1_w, *ln_1_b;
     const void *c_attn_w;
-    const float *c_attn_b;
+    const float *c_attn_s, *c_attn_b;  /* *_s: an int8 matrix's scale per output row, else NULL */
     const void *attn_proj_w;
-    const float *attn_proj_b, *ln_2_w, *ln_2_b;
+    const float *attn_proj_s, *attn_proj_b, *ln_2_w, *ln_2_b;
     const void *c_fc_w;
-    const float *c_fc_b;
+    const float *c_fc_s, *c_fc_b;
     const void *mlp_proj_w;
-    const float *mlp_proj_b;
+    const float *mlp_proj_s, *mlp_proj_b;
 } BlockWeights;
+
+enum { DT_FP32 = 0, DT_BF16 = 1, DT_INT8 = 2 };  /* the storage of a Gpt's matrices */
 
 typedef struct {
     long n_layer, n_head, n_embd, vocab, slots, max_len;
     float eps;
     int act;  /* the MLP's GELU: ACT_GELU_ERF or ACT_GELU_TANH */
-    int bf16;  /* the matrices, embeddings and cache (void *) are bf16; else fp32. Vectors are fp32 either way */
+    int matrices;  /* DT_FP32, DT_BF16 or DT_INT8: the products' weights and the token embedding (the head's, tied) */
+    int bf16;  /* the position embedding and the KV cache are bf16, else fp32; vectors are fp32 either way */
     const void *wte, *wpe;
     const float *ln_f_w, *ln_f_b;
     const void *lm_head;
+    const float *lm_head_s;
     void *kv;  /* (n_layer, 2, slots, n_head, max_len, head size), as model/kv_cache.py lays it out */
     const BlockWeights *blocks;
 } Gpt;
 
-static inline float element(const Gpt *m, const void *p, long i) {
-    return m->bf16 ? bf16_to_float(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+static inline float element(int type, const void *p, long i) {
+    return type == DT_BF16 ? bf16_to_float(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+static inline float token_embedding(const Gpt *m, long token, long i) {
+    if (m->matrices == DT_INT8)
+        return ((const int8_t *)m->wte)[token * m->n_embd + i] * m->lm_head_s[token];
+    return element(m->matrices, m->wte, token * m->n_embd + i);
 }
 
 static inline uint16_t float_to_bf16(float f) {  /* rounded to nearest, ties to even, as PyTorch rounds */
@@ -244,9 +298,11 @@ static inline uint16_t float_to_bf16(float f) {  /* rounded to nearest, ties to 
     return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
 }
 
-static void matmul(const Gpt *m, const float *x, const void *w, const float *b, float *y,
+static void matmul(const Gpt *m, const float *x, const void *w, const float *scale, const float *b, float *y,
                    long rows, long in, long out, int act, int add) {
-    if (m->bf16)
+    if (m->matrices == DT_INT8)
+        product_int8(x, w, scale, b, y, rows, in, out, act, add);
+    else if (m->matrices == DT_BF16)
         product_bf16(x, w, b, y, rows, in, out, act, add);
     else
         product(x, w, b, y, rows, in, out, act, add);
@@ -342,20 +398,20 @@ int decode_step(const Gpt *m, const long *tokens, long rows, float *logits, int 
         #pragma omp for schedule(static)
         for (long r = 0; r < rows; r++)
             for (long i = 0; i < C; i++)
-                x[r * C + i] = element(m, m->wte, tokens[2 * r] * C + i)
-                               + element(m, m->wpe, tokens[2 * r + 1] * C + i);
+                x[r * C + i] = token_embedding(m, tokens[2 * r], i)
+                               + element(m->bf16 ? DT_BF16 : DT_FP32, m->wpe, tokens[2 * r + 1] * C + i);
         for (long l = 0; l < m->n_layer; l++) {
             const BlockWeights *bw = m->blocks + l;
             layer_norm(x, bw->ln_1_w, bw->ln_1_b, h, rows, C, m->eps);
-            matmul(m, h, bw->c_attn_w, bw->c_attn_b, wide, rows, C, 3 * C, ACT_NONE, 0);
+            matmul(m, h, bw->c_attn_w, bw->c_attn_s, bw->c_attn_b, wide, rows, C, 3 * C, ACT_NONE, 0);
             attention(m, l, wide, tokens, h, rows, mine);
-            matmul(m, h, bw->attn_proj_w, bw->attn_proj_b, x, rows, C, C, ACT_NONE, 1);
+            matmul(m, h, bw->attn_proj_w, bw->attn_proj_s, bw->attn_proj_b, x, rows, C, C, ACT_NONE, 1);
             layer_norm(x, bw->ln_2_w, bw->ln_2_b, h, rows, C, m->eps);
-            matmul(m, h, bw->c_fc_w, bw->c_fc_b, wide, rows, C, 4 * C, m->act, 0);
-            matmul(m, wide, bw->mlp_proj_w, bw->mlp_proj_b, x, rows, 4 * C, C, ACT_NONE, 1);
+            matmul(m, h, bw->c_fc_w, bw->c_fc_s, bw->c_fc_b, wide, rows, C, 4 * C, m->act, 0);
+            matmul(m, wide, bw->mlp_proj_w, bw->mlp_proj_s, bw->mlp_proj_b, x, rows, 4 * C, C, ACT_NONE, 1);
         }
         layer_norm(x, m->ln_f_w, m->ln_f_b, h, rows, C, m->eps);
-        matmul(m, h, m->lm_head, NULL, logits, rows, C, m->vocab, ACT_NONE, 0);
+        matmul(m, h, m->lm_head, m->lm_head_s, NULL, logits, rows, C, m->vocab, ACT_NONE, 0);
     }
     free(x);
     return 0;

@@ -29,12 +29,14 @@ import torch.nn as nn
 from . import cpu_kernel, cpu_paths
 from .gpt import GPT
 from .kv_cache import KVCache
+from .quantize import Int8Embedding, Int8Linear
 
 BUCKETS = tuple(rows for rows in cpu_paths.BUCKETS if rows <= cpu_kernel.MAX_ROWS)
 REPEATS = 3  # timed steps per side and bucket, alternating sides; the fastest counts
 log = logging.getLogger(__name__)
-BLOCK_FIELDS = ("ln_1_w", "ln_1_b", "c_attn_w", "c_attn_b", "attn_proj_w", "attn_proj_b",
-                "ln_2_w", "ln_2_b", "c_fc_w", "c_fc_b", "mlp_proj_w", "mlp_proj_b")
+MATRICES = {torch.float32: 0, torch.bfloat16: 1, torch.int8: 2}  # cpu_kernel.c's DT_FP32, DT_BF16, DT_INT8
+BLOCK_FIELDS = ("ln_1_w", "ln_1_b", "c_attn_w", "c_attn_s", "c_attn_b", "attn_proj_w", "attn_proj_s", "attn_proj_b",
+                "ln_2_w", "ln_2_b", "c_fc_w", "c_fc_s", "c_fc_b", "mlp_proj_w", "mlp_proj_s", "mlp_proj_b")
 
 
 class BlockWeights(ctypes.Structure):  # cpu_kernel.c's BlockWeights
@@ -43,9 +45,20 @@ class BlockWeights(ctypes.Structure):  # cpu_kernel.c's BlockWeights
 
 class Gpt(ctypes.Structure):  # cpu_kernel.c's Gpt
     _fields_ = [*((name, ctypes.c_long) for name in ("n_layer", "n_head", "n_embd", "vocab", "slots", "max_len")),
-                ("eps", ctypes.c_float), ("act", ctypes.c_int), ("bf16", ctypes.c_int),
-                *((name, ctypes.c_void_p) for name in ("wte", "wpe", "ln_f_w", "ln_f_b", "lm_head", "kv")),
+                ("eps", ctypes.c_float), ("act", ctypes.c_int), ("matrices", ctypes.c_int), ("bf16", ctypes.c_int),
+                *((name, ctypes.c_void_p) for name in ("wte", "wpe", "ln_f_w", "ln_f_b", "lm_head", "lm_head_s", "kv")),
                 ("blocks", ctypes.POINTER(BlockWeights))]
+
+
+def matrices_of(model: GPT) -> torch.dtype | None:
+    """How the model's products hold their weights: fp32, bf16 (nn.Linear) or int8 (model/quantize.py's CPU
+    layers); None for a mix, or for layers the C step does not know."""
+    products = [model.lm_head] + [m for b in model.transformer.h
+                                  for m in (b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj)]
+    if all(isinstance(m, Int8Linear) and m.cpu for m in products) and isinstance(model.transformer.wte, Int8Embedding):
+        return torch.int8
+    dtypes = {m.weight.dtype if type(m) is nn.Linear else None for m in products}
+    return dtypes.pop() if len(dtypes) == 1 and dtypes <= {torch.float32, torch.bfloat16} else None
 
 
 class FusedDecode:
@@ -55,30 +68,41 @@ class FusedDecode:
     def __init__(self, model: GPT, cache: KVCache, step, eps: float, faster: tuple[bool, ...] = (True,) * len(BUCKETS)):
         c = model.config
         t = model.transformer
-        kept = []  # what the pointers point into: the vectors' fp32 copies of a bf16 model, the model, the cache
+        kept = []  # what the pointers point into, beside the model and the cache: copies made here
 
-        def matrix(p: torch.Tensor) -> int:
+        def pointer(p: torch.Tensor | None) -> int | None:
+            if p is None:
+                return None
+            kept.append(p)
             return p.data_ptr()
 
         def vector(p: torch.Tensor | None) -> int | None:  # layer norms and biases: fp32 in the C step
-            if p is None:
-                return None
-            kept.append(p.float())
-            return kept[-1].data_ptr()
+            return pointer(None if p is None else p.float())
+
+        def product(layer: nn.Module) -> tuple[int, int | None, int | None]:
+            """(weights, scales or None, bias or None)."""
+            if isinstance(layer, Int8Linear):  # fbgemm's packing, unpacked once: int8 rows and a scale per row
+                weight, bias = torch.ops.quantized.linear_unpack(layer._packed)
+                return (pointer(weight.int_repr().contiguous()), pointer(weight.q_per_channel_scales().float()),
+                        vector(bias))
+            return pointer(layer.weight), None, vector(layer.bias)
 
         self._blocks = (BlockWeights * c.n_layer)(*(
-            BlockWeights(vector(b.ln_1.weight), vector(b.ln_1.bias), matrix(b.attn.c_attn.weight),
-                         vector(b.attn.c_attn.bias), matrix(b.attn.c_proj.weight), vector(b.attn.c_proj.bias),
-                         vector(b.ln_2.weight), vector(b.ln_2.bias), matrix(b.mlp.c_fc.weight),
-                         vector(b.mlp.c_fc.bias), matrix(b.mlp.c_proj.weight), vector(b.mlp.c_proj.bias))
+            BlockWeights(vector(b.ln_1.weight), vector(b.ln_1.bias), *product(b.attn.c_attn), *product(b.attn.c_proj),
+                         vector(b.ln_2.weight), vector(b.ln_2.bias), *product(b.mlp.c_fc), *product(b.mlp.c_proj))
             for b in t.h))
-        self._gpt = Gpt(c.n_layer, c.n_head, c.n_embd, model.lm_head.weight.shape[0], cache.slots, cache.max_len,
-                        eps, cpu_kernel.ACTIVATIONS[c.gelu_approximate], cache.kv.dtype == torch.bfloat16,
-                        matrix(t.wte.weight), matrix(t.wpe.weight), vector(t.ln_f.weight), vector(t.ln_f.bias),
-                        matrix(model.lm_head.weight), cache.kv.data_ptr(), self._blocks)
+        matrices = matrices_of(model)
+        if matrices == torch.int8:  # the head's int8 rows and scales are the tied token embedding's
+            tokens, head, head_scales = pointer(t.wte.weight_int8), pointer(t.wte.weight_int8), vector(t.wte.scale)
+        else:
+            tokens, head, head_scales = pointer(t.wte.weight), pointer(model.lm_head.weight), None
+        self.vocab = c.vocab_size
+        self._gpt = Gpt(c.n_layer, c.n_head, c.n_embd, self.vocab, cache.slots, cache.max_len, eps,
+                        cpu_kernel.ACTIVATIONS[c.gelu_approximate], MATRICES[matrices],
+                        cache.kv.dtype == torch.bfloat16, tokens, pointer(t.wpe.weight), vector(t.ln_f.weight),
+                        vector(t.ln_f.bias), head, head_scales, cache.kv.data_ptr(), self._blocks)
         self._keep = (model, cache, kept)
         self._step = step
-        self.vocab = model.lm_head.weight.shape[0]
         self.faster = faster  # per bucket of rows: whether this step beat PyTorch's on this CPU
 
     @classmethod
@@ -86,15 +110,12 @@ class FusedDecode:
         """The fused step for this model and cache, or None where it does not apply (see the module's doc)."""
         lib = cpu_kernel.library()
         c = model.config
-        dtype = cache.kv.dtype
-        if (lib is None or not hasattr(lib, "decode_step")
-                or os.environ.get("CPU_MATMUL", "auto") not in ("auto", "kernel")
-                or cache.kv.device.type != "cpu" or dtype not in (torch.float32, torch.bfloat16)):
-            return None
-        products = [model.lm_head] + [m for b in model.transformer.h
-                                      for m in (b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj)]
+        dtype = cache.kv.dtype  # the model's: an int8 model computes in fp32
+        matrices = matrices_of(model)
         eps = {m.eps for m in model.modules() if isinstance(m, nn.LayerNorm)}
-        if (any(type(m) is not nn.Linear for m in products) or len(eps) != 1  # not int8's layers
+        if (lib is None or not hasattr(lib, "decode_step") or matrices is None or len(eps) != 1
+                or os.environ.get("CPU_MATMUL", "auto") not in ("auto", "kernel")
+                or cache.kv.device.type != "cpu" or dtype not in (torch.float32, torch.bfloat16)
                 or any(p.dtype != dtype or p.device.type != "cpu" or not p.is_contiguous()
                        for p in model.parameters())):
             return None
@@ -104,7 +125,7 @@ class FusedDecode:
         eps = eps.pop()
         if os.environ.get("CPU_MATMUL", "auto") == "kernel":
             return cls(model, cache, step, eps)
-        key = (f"decode step {str(dtype).removeprefix('torch.')} {c.n_layer}x{c.n_embd}x{c.n_head} vocab "
+        key = (f"decode step {str(matrices).removeprefix('torch.')} {c.n_layer}x{c.n_embd}x{c.n_head} vocab "
                f"{c.vocab_size}{'' if c.bias else ' no bias'}")
         faster = cpu_paths.cached([key], lambda _: {key: time_steps(model, step, eps)})[key]
         return cls(model, cache, step, eps, tuple(faster)) if any(faster) else None
@@ -129,7 +150,7 @@ def time_steps(model: GPT, step, eps: float) -> list[bool]:
     """Per bucket of rows, whether the C step beat PyTorch's forward_cached: both decode a token at position 31 of
     a scratch cache, alternating, the fastest of REPEATS each."""
     started = time.perf_counter()
-    cache = KVCache(model.config, BUCKETS[-1], 32, "cpu", model.lm_head.weight.dtype)
+    cache = KVCache(model.config, BUCKETS[-1], 32, "cpu", model.transformer.wpe.weight.dtype)
     fused = FusedDecode(model, cache, step, eps)
     faster, report = [], []
     for rows in BUCKETS:

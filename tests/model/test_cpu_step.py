@@ -1,19 +1,20 @@
 """model/cpu_step.py: the decode step in one C call gives forward_cached's logits and cache (in bf16, within its
-rounding), the same greedy text, is chosen per row count by a timing cached per machine, and stays out of what it
-does not serve (int8, a forced product)."""
+rounding; in int8, those of the dequantized weights), the same greedy text, is chosen per row count by a timing
+cached per machine, and stays out of what it does not serve (a forced product, an untied int8 head)."""
 import json
 import shutil
 import sys
 
 import pytest
 import torch
+import torch.nn as nn
 
 from checkpoints import tiny_model
 from model import SamplingParams, cpu_kernel, cpu_paths, cpu_step, generate
 from model.cpu_step import FusedDecode
 from model.kv_cache import KVCache
 from model.loader import load_model
-from model.quantize import quantize_model
+from model.quantize import quantize_model, quantize_rows
 from model.settings import BUNDLED_CHECKPOINT
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("cc") is None,
@@ -66,6 +67,25 @@ def test_a_bf16_step_is_the_fp32_step_within_bf16_rounding(lengths):
     torch.testing.assert_close(half_cache.kv.float(), full_cache.kv, rtol=2e-2, atol=2e-2)
 
 
+@pytest.mark.parametrize("lengths", [[5], [9, 1, 30]])
+def test_an_int8_step_is_the_step_of_its_dequantized_weights(lengths):
+    # weight-only int8: each row's int8 weights times its scale, activations in fp32, so the fp32 step of those
+    # products is the reference (PyTorch's int8 step quantizes the activations as well, and differs more)
+    int8, full = quantize_model(tiny_model(seed=3)), tiny_model(seed=3)
+    with torch.no_grad():
+        for m in full.modules():
+            if type(m) is nn.Linear:  # the head's too, and with it the tied token embedding
+                q, scale = quantize_rows(m.weight)
+                m.weight.copy_(q.float() * scale[:, None])
+    int8_cache, inputs = prefilled(full, lengths)
+    full_cache, _ = prefilled(full, lengths)
+    with torch.inference_mode():
+        fused = FusedDecode.build(int8, int8_cache).run(inputs)
+        eager = full.forward_cached(inputs[:, :1], inputs[:, 1:], full_cache.rows(0, len(lengths)), max(lengths) + 1)
+    torch.testing.assert_close(fused, eager, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(int8_cache.kv, full_cache.kv, rtol=1e-5, atol=1e-6)
+
+
 def test_greedy_text_is_that_of_the_pytorch_step(monkeypatch):
     lm = load_model(BUNDLED_CHECKPOINT, device="cpu", dtype="float32")
     prompts = [lm.tokenizer.encode(p) for p in ("ROMEO:", "Now is the winter of our discontent", "O")]
@@ -96,12 +116,15 @@ def test_the_choice_is_timed_once_per_machine_then_followed(monkeypatch):
     assert FusedDecode.build(model, cache) is None  # PyTorch's step at every row count
 
 
-def test_serves_only_plain_fp32_and_bf16_models(monkeypatch):
+def test_serves_only_what_it_knows(monkeypatch):
     cache = KVCache(tiny_model().config, 2, 16, "cpu", torch.float32)
     assert FusedDecode.build(tiny_model(), cache) is not None
     bf16 = tiny_model().bfloat16()
     assert FusedDecode.build(bf16, KVCache(bf16.config, 2, 16, "cpu", torch.bfloat16)) is not None
     assert FusedDecode.build(bf16, cache) is None  # a cache of another dtype than the weights
-    assert FusedDecode.build(quantize_model(tiny_model()), cache) is None
+    assert FusedDecode.build(quantize_model(tiny_model()), cache) is not None
+    untied = tiny_model()
+    untied.lm_head.weight = nn.Parameter(untied.lm_head.weight.clone())
+    assert FusedDecode.build(quantize_model(untied), cache) is None  # an int8 head, an fp32 token embedding
     monkeypatch.setenv("CPU_MATMUL", "torch")  # a product forced by the operator is the one every step takes
     assert FusedDecode.build(tiny_model(), cache) is None
