@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 
 MAX_ROWS = 16
-SOURCE = Path(__file__).with_name("cpu_kernel.c")
+SOURCES = [Path(__file__).with_name(name) for name in ("cpu_kernel.c", "cpu_step.c")]  # and cpu_kernel.h
+HEADER = Path(__file__).with_name("cpu_kernel.h")
 # -march=native: AVX2/FMA (or whatever the CPU has) for the vectorised sums; the cache key holds the CPU.
 # -fopenmp links libgomp.so.1, which resolves to the copy torch has loaded: one thread pool, not two.
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC"]
@@ -74,6 +75,11 @@ def _compile(command: list[str]) -> None:
             raise BuildError(f"{command[0]} exited with {status}: {stderr.read().decode(errors='replace')}")
 
 
+def source_bytes() -> bytes:
+    """The kernel's whole source, which names its build in the cache."""
+    return b"\0".join(path.read_bytes() for path in [*SOURCES, HEADER])
+
+
 @functools.cache
 def library() -> ctypes.CDLL | None:
     """The compiled kernel, building it if the cache lacks it; None where it cannot be had (logged once)."""
@@ -82,13 +88,12 @@ def library() -> ctypes.CDLL | None:
     compiler = os.environ.get("CC", "cc")
     partial = None
     try:
-        source = SOURCE.read_bytes()
-        key = hashlib.sha256(b"\0".join([source, compiler.encode(), " ".join(FLAGS).encode(), cpu_signature()]))
+        key = hashlib.sha256(b"\0".join([source_bytes(), compiler.encode(), " ".join(FLAGS).encode(), cpu_signature()]))
         path = cache_dir() / f"cpu_kernel-{key.hexdigest()[:16]}.so"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(f".{os.getpid()}.tmp")  # workers may build at once; each renames its own
-            _compile([compiler, *FLAGS, str(SOURCE), "-lm", "-o", str(partial)])
+            _compile([compiler, *FLAGS, *map(str, SOURCES), "-lm", "-o", str(partial)])
             os.replace(partial, path)
         lib = ctypes.CDLL(str(path))
     except Exception as e:  # no compiler, a failed build, an unwritable cache: decode without the kernel

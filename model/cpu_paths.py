@@ -111,7 +111,7 @@ def machine_key() -> str:
     except OSError:  # no /proc/cpuinfo
         cpu = platform.processor().encode()
     parts = [cpu, str(torch.get_num_threads()).encode(), torch.__version__.encode(),
-             cpu_kernel.SOURCE.read_bytes(), os.environ.get("CPU_KERNEL", "1").encode()]
+             cpu_kernel.source_bytes(), os.environ.get("CPU_KERNEL", "1").encode()]
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
 
 

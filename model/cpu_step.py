@@ -1,4 +1,4 @@
-"""A CPU decode step of a GPT in one call into model/cpu_kernel.c (`decode_step`), for up to MAX_ROWS rows.
+"""A CPU decode step of a GPT in one call into model/cpu_step.c (`decode_step`), for up to MAX_ROWS rows.
 
 Through PyTorch, a decode step of GPT-2 124M makes about 300 calls: 49 products, 25 layer norms, 12 attentions
 and their views, slices and cache writes. On 2 cores the products read the weights in ~19 ms, and entering the
@@ -8,7 +8,9 @@ order), layer norms and attention by their definitions in fp32. A bf16 model (DT
 embeddings and keys and values in bf16 and computes in fp32 between them, where PyTorch's step rounds every
 activation to bf16: its tokens are nearer fp32's than PyTorch's bf16 step's are.
 
-It applies to a model of plain nn.Linear layers in fp32 or bf16 on the CPU (not int8), with the kernel built.
+It applies to a GPT on the CPU whose products are plain nn.Linear layers in fp32 or bf16, or model/quantize.py's
+int8 layers (weight-only int8 here, a scale per row, activations in fp32; fbgemm's packed weights are unpacked once,
+a second copy), with the kernel built.
 Whether it is the faster step depends on the CPU and the row count: on the AMX Xeon, 16 fp32 rows went faster
 through PyTorch (MKL's and oneDNN's products beat the kernel's there by more than the calls cost), and 1 row
 1.2x faster through the C step. So, as cpu_paths does for each product, the first load of a model's shape on a
@@ -34,16 +36,16 @@ from .quantize import Int8Embedding, Int8Linear
 BUCKETS = tuple(rows for rows in cpu_paths.BUCKETS if rows <= cpu_kernel.MAX_ROWS)
 REPEATS = 3  # timed steps per side and bucket, alternating sides; the fastest counts
 log = logging.getLogger(__name__)
-MATRICES = {torch.float32: 0, torch.bfloat16: 1, torch.int8: 2}  # cpu_kernel.c's DT_FP32, DT_BF16, DT_INT8
+MATRICES = {torch.float32: 0, torch.bfloat16: 1, torch.int8: 2}  # cpu_step.c's DT_FP32, DT_BF16, DT_INT8
 BLOCK_FIELDS = ("ln_1_w", "ln_1_b", "c_attn_w", "c_attn_s", "c_attn_b", "attn_proj_w", "attn_proj_s", "attn_proj_b",
                 "ln_2_w", "ln_2_b", "c_fc_w", "c_fc_s", "c_fc_b", "mlp_proj_w", "mlp_proj_s", "mlp_proj_b")
 
 
-class BlockWeights(ctypes.Structure):  # cpu_kernel.c's BlockWeights
+class BlockWeights(ctypes.Structure):  # cpu_step.c's BlockWeights
     _fields_ = [(name, ctypes.c_void_p) for name in BLOCK_FIELDS]
 
 
-class Gpt(ctypes.Structure):  # cpu_kernel.c's Gpt
+class Gpt(ctypes.Structure):  # cpu_step.c's Gpt
     _fields_ = [*((name, ctypes.c_long) for name in ("n_layer", "n_head", "n_embd", "vocab", "slots", "max_len")),
                 ("eps", ctypes.c_float), ("act", ctypes.c_int), ("matrices", ctypes.c_int), ("bf16", ctypes.c_int),
                 *((name, ctypes.c_void_p) for name in ("wte", "wpe", "ln_f_w", "ln_f_b", "lm_head", "lm_head_s", "kv")),
@@ -81,10 +83,9 @@ class FusedDecode:
 
         def product(layer: nn.Module) -> tuple[int, int | None, int | None]:
             """(weights, scales or None, bias or None)."""
-            if isinstance(layer, Int8Linear):  # fbgemm's packing, unpacked once: int8 rows and a scale per row
-                weight, bias = torch.ops.quantized.linear_unpack(layer._packed)
-                return (pointer(weight.int_repr().contiguous()), pointer(weight.q_per_channel_scales().float()),
-                        vector(bias))
+            if isinstance(layer, Int8Linear):  # fbgemm's packing, unpacked once
+                rows, scales, bias = layer.int8_rows()
+                return pointer(rows), pointer(scales), vector(bias)
             return pointer(layer.weight), None, vector(layer.bias)
 
         self._blocks = (BlockWeights * c.n_layer)(*(

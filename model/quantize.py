@@ -55,6 +55,11 @@ class Int8Linear(nn.Module):
             self.register_buffer("scale", scale.to(dtype))
             self.register_buffer("bias", None if bias is None else bias.to(dtype))
 
+    def int8_rows(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(int8 rows, fp32 scale per row, bias or None) of a CPU layer, unpacked from fbgemm's layout: copies."""
+        weight, bias = torch.ops.quantized.linear_unpack(self._packed)
+        return weight.int_repr().contiguous(), weight.q_per_channel_scales().float(), bias
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])

@@ -1,0 +1,182 @@
+/* A whole decode step in one call, for model/cpu_step.py; built into one library with cpu_kernel.c.
+ *
+ * Row r of the batch is the sequence in KV-cache slot r; it feeds token tokens[2r] at position tokens[2r + 1].
+ * Through PyTorch a step of GPT-2 124M makes ~300 calls (products, layer norms, attention, views), each paying a
+ * few microseconds to enter; on 2 cores that is 3-5 ms of a ~24 ms step whose products read the weights in ~19.
+ * Here one parallel region runs the step, with a barrier between its phases, as llama.cpp's graph does. The
+ * products are cpu_kernel.c's (in fp32, the same sums in the same order); layer norms and attention follow
+ * PyTorch's definitions in fp32, summed in another order. A bf16 model keeps its matrices, embeddings and KV cache
+ * in bf16 (half the bytes) and computes in fp32 between them, where PyTorch rounds every activation to bf16; an
+ * int8 model's matrices are int8 rows with a scale each, its activations fp32. */
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_kernel.h"
+
+typedef struct {  /* one Block's weights; a bias or a layer norm's shift is NULL where the model has none */
+    const float *ln_1_w, *ln_1_b;
+    const void *c_attn_w;
+    const float *c_attn_s, *c_attn_b;  /* *_s: an int8 matrix's scale per output row, else NULL */
+    const void *attn_proj_w;
+    const float *attn_proj_s, *attn_proj_b, *ln_2_w, *ln_2_b;
+    const void *c_fc_w;
+    const float *c_fc_s, *c_fc_b;
+    const void *mlp_proj_w;
+    const float *mlp_proj_s, *mlp_proj_b;
+} BlockWeights;
+
+enum { DT_FP32 = 0, DT_BF16 = 1, DT_INT8 = 2 };  /* the storage of a Gpt's matrices */
+
+typedef struct {
+    long n_layer, n_head, n_embd, vocab, slots, max_len;
+    float eps;
+    int act;  /* the MLP's GELU: ACT_GELU_ERF or ACT_GELU_TANH */
+    int matrices;  /* DT_FP32, DT_BF16 or DT_INT8: the products' weights and the token embedding (the head's, tied) */
+    int bf16;  /* the position embedding and the KV cache are bf16, else fp32; vectors are fp32 either way */
+    const void *wte, *wpe;
+    const float *ln_f_w, *ln_f_b;
+    const void *lm_head;
+    const float *lm_head_s;
+    void *kv;  /* (n_layer, 2, slots, n_head, max_len, head size), as model/kv_cache.py lays it out */
+    const BlockWeights *blocks;
+} Gpt;
+
+static inline float element(int type, const void *p, long i) {
+    return type == DT_BF16 ? bf16_to_float(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+static inline float token_embedding(const Gpt *m, long token, long i) {
+    if (m->matrices == DT_INT8)
+        return ((const int8_t *)m->wte)[token * m->n_embd + i] * m->lm_head_s[token];
+    return element(m->matrices, m->wte, token * m->n_embd + i);
+}
+
+static inline uint16_t float_to_bf16(float f) {  /* rounded to nearest, ties to even, as PyTorch rounds */
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((u >> 16) | 0x40);  /* a NaN stays a NaN */
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}
+
+static void matmul(const Gpt *m, const float *x, const void *w, const float *scale, const float *b, float *y,
+                   long rows, long in, long out, int act, int add) {
+    if (m->matrices == DT_INT8)
+        product_int8(x, w, scale, b, y, rows, in, out, act, add);
+    else if (m->matrices == DT_BF16)
+        product_bf16(x, w, b, y, rows, in, out, act, add);
+    else
+        product(x, w, b, y, rows, in, out, act, add);
+}
+
+static void layer_norm(const float *x, const float *g, const float *b, float *y, long rows, long n, float eps) {
+    #pragma omp for schedule(static)
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        double sum = 0.0, sq = 0.0;
+        for (long i = 0; i < n; i++)
+            sum += xr[i];
+        float mean = (float)(sum / n);
+        for (long i = 0; i < n; i++)
+            sq += (double)(xr[i] - mean) * (xr[i] - mean);
+        float inv = 1.0f / sqrtf((float)(sq / n) + eps);
+        for (long i = 0; i < n; i++)
+            yr[i] = (xr[i] - mean) * inv * g[i] + (b ? b[i] : 0.0f);
+    }
+}
+
+/* Each (row, head): store the new key and value at the row's position, then attend over positions 0..pos. */
+static void attention(const Gpt *m, long layer, const float *qkv, const long *tokens, float *y, long rows,
+                      float *scores) {
+    long C = m->n_embd, nh = m->n_head, hs = C / nh, T = m->max_len;
+    float scale = 1.0f / sqrtf((float)hs);
+    #pragma omp for schedule(static)
+    for (long rh = 0; rh < rows * nh; rh++) {
+        long r = rh / nh, h = rh % nh, pos = tokens[2 * r + 1];
+        long k = (((layer * 2 + 0) * m->slots + r) * nh + h) * T * hs;  /* element offsets into the cache */
+        long v = (((layer * 2 + 1) * m->slots + r) * nh + h) * T * hs;
+        const float *q = qkv + r * 3 * C + h * hs;
+        for (long d = 0; d < hs; d++) {
+            if (m->bf16) {
+                ((uint16_t *)m->kv)[k + pos * hs + d] = float_to_bf16(q[C + d]);
+                ((uint16_t *)m->kv)[v + pos * hs + d] = float_to_bf16(q[2 * C + d]);
+            } else {
+                ((float *)m->kv)[k + pos * hs + d] = q[C + d];
+                ((float *)m->kv)[v + pos * hs + d] = q[2 * C + d];
+            }
+        }
+        float top = -INFINITY, total = 0.0f;
+        for (long t = 0; t <= pos; t++) {
+            float s = 0.0f;
+            if (m->bf16) {
+                const uint16_t *kt = (const uint16_t *)m->kv + k + t * hs;
+                #pragma omp simd reduction(+:s)
+                for (long d = 0; d < hs; d++)
+                    s += q[d] * bf16_to_float(kt[d]);
+            } else {
+                const float *kt = (const float *)m->kv + k + t * hs;
+                #pragma omp simd reduction(+:s)
+                for (long d = 0; d < hs; d++)
+                    s += q[d] * kt[d];
+            }
+            scores[t] = s * scale;
+            top = scores[t] > top ? scores[t] : top;
+        }
+        for (long t = 0; t <= pos; t++)
+            total += scores[t] = expf(scores[t] - top);
+        float *out = y + r * C + h * hs;
+        for (long d = 0; d < hs; d++)
+            out[d] = 0.0f;
+        for (long t = 0; t <= pos; t++) {
+            float p = scores[t] / total;
+            if (m->bf16) {
+                const uint16_t *vt = (const uint16_t *)m->kv + v + t * hs;
+                #pragma omp simd
+                for (long d = 0; d < hs; d++)
+                    out[d] += p * bf16_to_float(vt[d]);
+            } else {
+                const float *vt = (const float *)m->kv + v + t * hs;
+                #pragma omp simd
+                for (long d = 0; d < hs; d++)
+                    out[d] += p * vt[d];
+            }
+        }
+    }
+}
+
+/* logits: (rows, vocab). tokens: (rows, 2) of (token, position). Returns 0, or -1 where memory ran out. */
+int decode_step(const Gpt *m, const long *tokens, long rows, float *logits, int threads) {
+    long C = m->n_embd;
+    /* x: the residual stream; h: its layer norm, then attention's output; wide: the qkv (3C) or the MLP's 4C */
+    float *x = malloc((rows * 6 * C + threads * m->max_len) * sizeof(float));
+    if (!x)
+        return -1;
+    float *h = x + rows * C, *wide = h + rows * C, *scores = wide + rows * 4 * C;
+    #pragma omp parallel num_threads(threads)
+    {
+        float *mine = scores + omp_get_thread_num() * m->max_len;
+        #pragma omp for schedule(static)
+        for (long r = 0; r < rows; r++)
+            for (long i = 0; i < C; i++)
+                x[r * C + i] = token_embedding(m, tokens[2 * r], i)
+                               + element(m->bf16 ? DT_BF16 : DT_FP32, m->wpe, tokens[2 * r + 1] * C + i);
+        for (long l = 0; l < m->n_layer; l++) {
+            const BlockWeights *bw = m->blocks + l;
+            layer_norm(x, bw->ln_1_w, bw->ln_1_b, h, rows, C, m->eps);
+            matmul(m, h, bw->c_attn_w, bw->c_attn_s, bw->c_attn_b, wide, rows, C, 3 * C, ACT_NONE, 0);
+            attention(m, l, wide, tokens, h, rows, mine);
+            matmul(m, h, bw->attn_proj_w, bw->attn_proj_s, bw->attn_proj_b, x, rows, C, C, ACT_NONE, 1);
+            layer_norm(x, bw->ln_2_w, bw->ln_2_b, h, rows, C, m->eps);
+            matmul(m, h, bw->c_fc_w, bw->c_fc_s, bw->c_fc_b, wide, rows, C, 4 * C, m->act, 0);
+            matmul(m, wide, bw->mlp_proj_w, bw->mlp_proj_s, bw->mlp_proj_b, x, rows, 4 * C, C, ACT_NONE, 1);
+        }
+        layer_norm(x, m->ln_f_w, m->ln_f_b, h, rows, C, m->eps);
+        matmul(m, h, m->lm_head, m->lm_head_s, NULL, logits, rows, C, m->vocab, ACT_NONE, 0);
+    }
+    free(x);
+    return 0;
+}
