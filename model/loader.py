@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 import math
 from dataclasses import dataclass
@@ -123,10 +122,13 @@ def own_memory(model: nn.Module) -> None:
 
 
 def trim_heap() -> None:
-    """Give the C heap's free pages back to the system (glibc's malloc_trim); nothing elsewhere."""
-    name = ctypes.util.find_library("c")
+    """Give the C heap's free pages back to the system (glibc's malloc_trim); nothing elsewhere.
+
+    The process's own symbols (dlopen of NULL), which hold the C library's: ctypes.util.find_library runs
+    ldconfig in a subprocess, which gunicorn's gevent worker patches to fail on the thread that loads models
+    (every first request of an int8 server got a 500)."""
     try:
-        ctypes.CDLL(name).malloc_trim(0)
+        ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS): nothing to trim
         pass
 

@@ -18,14 +18,16 @@ from live_server import KEYS, MEDIUM, Server
 AUTH = {"Authorization": f"Bearer {KEYS[0]}"}
 
 
-def test_cold_production_start_answers_200(model_dir, tmp_path):
+@pytest.mark.parametrize("storage", [{}, {"QUANTIZE": "int8"}, {"DTYPE": "bfloat16"}], ids=["fp32", "int8", "bf16"])
+def test_cold_production_start_answers_200(model_dir, tmp_path, storage):
     """README: `MY_API_KEY=... gunicorn -c gunicorn_config.py web.app:app`, on a machine whose caches are empty
-    (the CPU kernel is compiled by the first load, on a threadpool thread of the gevent worker)."""
+    (the CPU kernel is compiled by the first load, on a threadpool thread of the gevent worker, where loading an
+    int8 model once spawned ldconfig through gevent's subprocess and failed), in each storage a CPU user picks."""
     home, cache = tmp_path / "home", tmp_path / "cache"
     home.mkdir()
     cache.mkdir()
     server = Server("gunicorn", model_dir, tmp_path, HOME=home, XDG_CACHE_HOME=cache, MODEL_CHECKPOINT=None,
-                    MODEL_DIR=None, MAX_REQUEST_BYTES=None)  # the bundled model, the default settings
+                    MODEL_DIR=None, MAX_REQUEST_BYTES=None, **storage)  # the bundled model, the default settings
     try:
         metrics = httpx.get(server.url + "/metrics", timeout=10).text  # before any request: zeros, not nothing
         assert 'vllm:num_requests_running{model_name="shakespeare-12m.pt"} 0.0' in metrics
