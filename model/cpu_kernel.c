@@ -26,6 +26,15 @@ static inline float activate(float v, int act) {
     return v;
 }
 
+/* The n outputs o..o+n-1 of one row of y from their sums: act(sum + bias), written, or added where `add` (a
+ * residual connection). */
+static inline void store(float *y, const float *sums, const float *b, long o, long n, int act, int add) {
+    for (long k = 0; k < n; k++) {
+        float v = activate(sums[k] + (b ? b[o + k] : 0.0f), act);
+        y[o + k] = add ? y[o + k] + v : v;
+    }
+}
+
 /* Every row of x dotted with eight rows of weights WK[0..7] of type TYPE (WEIGHT(p, i): row p's i-th weight as a
  * float), written to the n outputs o..o+n-1 of each row of y, or added to them where `add` (a residual connection).
  * Named row pointers and sums vectorise where arrays of them do not. */
@@ -47,11 +56,7 @@ static inline float activate(float v, int act) {
             s7 += WEIGHT(w7, i) * xr[i];                                                                \
         }                                                                                               \
         float sums[8] = {s0, s1, s2, s3, s4, s5, s6, s7};                                               \
-        float *yr = y + r * out + o;                                                                    \
-        for (long k = 0; k < n; k++) {                                                                  \
-            float v = activate(sums[k] + (b ? b[o + k] : 0.0f), act);                                   \
-            yr[k] = add ? yr[k] + v : v;                                                                \
-        }                                                                                               \
+        store(y + r * out, sums, b, o, n, act, add);                                                    \
     }
 
 #define FP32(p, i) (p)[i]
@@ -110,6 +115,22 @@ static void dot8_bf16_halves(const float *xe, const float *xo, const uint16_t *c
     for (int k = 0; k < 8; k++)
         sums[k] = sum_lanes(acc[k]);
 }
+
+/* One row of x against eight int8 weight rows, eight weights at a time, widened to fp32. in: a multiple of 8. */
+static void dot8_int8(const float *x, const int8_t *const *wk, long in, float *sums) {
+    __m256 acc[8];
+    for (int k = 0; k < 8; k++)
+        acc[k] = _mm256_setzero_ps();
+    for (long i = 0; i < in; i += 8) {
+        __m256 xv = _mm256_loadu_ps(x + i);
+        for (int k = 0; k < 8; k++) {
+            __m128i q = _mm_loadl_epi64((const __m128i *)(wk[k] + i));
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), xv, acc[k]);
+        }
+    }
+    for (int k = 0; k < 8; k++)
+        sums[k] = sum_lanes(acc[k]);
+}
 #define AVX2_FMA 1
 #else
 #define AVX2_FMA 0
@@ -132,10 +153,7 @@ void product_bf16(const float *x, const uint16_t *w, const float *b, float *y,
 #if AVX2_FMA
             float sums[8];
             dot8_bf16_halves(wide, wide + in / 2, wk, in, sums);
-            for (long k = 0; k < n; k++) {
-                float v = activate(sums[k] + (b ? b[o + k] : 0.0f), act);
-                y[o + k] = add ? y[o + k] + v : v;
-            }
+            store(y, sums, b, o, n, act, add);
 #endif
         } else if (rows > 1) {
             const float *wr[8];
@@ -171,20 +189,11 @@ void product_int8(const float *x, const int8_t *w, const float *scale, const flo
         EIGHT_ROWS(int8_t)
         if (direct) {
 #if AVX2_FMA
-            __m256 acc[8];
-            for (int k = 0; k < 8; k++)
-                acc[k] = _mm256_setzero_ps();
-            for (long i = 0; i < in; i += 8) {
-                __m256 xv = _mm256_loadu_ps(x + i);
-                for (int k = 0; k < 8; k++) {
-                    __m128i q = _mm_loadl_epi64((const __m128i *)(wk[k] + i));
-                    acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), xv, acc[k]);
-                }
-            }
-            for (long k = 0; k < n; k++) {
-                float v = activate(sum_lanes(acc[k]) * scale[o + k] + (b ? b[o + k] : 0.0f), act);
-                y[o + k] = add ? y[o + k] + v : v;
-            }
+            float sums[8];
+            dot8_int8(x, wk, in, sums);
+            for (long k = 0; k < n; k++)
+                sums[k] *= scale[o + k];
+            store(y, sums, b, o, n, act, add);
 #endif
         } else {
             const float *wr[8];
