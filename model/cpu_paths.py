@@ -133,11 +133,11 @@ def cached(keys: list[str], measure: Callable[[list[str]], dict]) -> dict:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = open(path.with_suffix(".lock"), "a")
     except OSError as e:  # an unwritable cache: time for this process only
-        log.warning("cannot cache the CPU product choice (%s); timing it for this process", e)
+        log.warning("cannot cache the CPU timings (%s); measuring them for this process", e)
         lock = None
     with lock or contextlib.nullcontext():
         if lock is not None:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # one worker times, the others wait and read its choice
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # one worker measures, the others wait and read it
         try:
             stored = json.loads(path.read_text())
         except (OSError, ValueError):
