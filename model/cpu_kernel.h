@@ -20,7 +20,7 @@ void product(const float *x, const float *w, const float *b, float *y,
              long rows, long in, long out, int act, int add);
 void product_bf16(const float *x, const uint16_t *w, const float *b, float *y,
                   long rows, long in, long out, int act, int add);
-/* scale: one per output row of w */
+/* w: int8 tiles of eight rows, as cpu_kernel.c's dot8_int8 reads them; scale: one per output row */
 void product_int8(const float *x, const int8_t *w, const float *scale, const float *b, float *y,
                   long rows, long in, long out, int act, int add);
 

@@ -7,7 +7,8 @@
  * products are cpu_kernel.c's (in fp32, the same sums in the same order); layer norms and attention follow
  * PyTorch's definitions in fp32, summed in another order. A bf16 model keeps its matrices, embeddings and KV cache
  * in bf16 (half the bytes) and computes in fp32 between them, where PyTorch rounds every activation to bf16; an
- * int8 model's matrices are int8 rows with a scale each, its activations fp32. */
+ * int8 model's matrices are int8 tiles with a scale per row, its activations fp32, quantized per block of 32
+ * for each product (cpu_kernel.c's product_int8). */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>

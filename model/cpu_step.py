@@ -9,8 +9,9 @@ embeddings and keys and values in bf16 and computes in fp32 between them, where 
 activation to bf16: its tokens are nearer fp32's than PyTorch's bf16 step's are.
 
 It applies to a GPT on the CPU whose products are plain nn.Linear layers in fp32 or bf16, or model/quantize.py's
-int8 layers (weight-only int8 here, a scale per row, activations in fp32; fbgemm's packed weights are unpacked once,
-a second copy), with the kernel built.
+int8 layers, with the kernel built. An int8 step multiplies int8 pairs, as llama.cpp's q8_0 does: each activation
+row is quantized per block of 32 (cpu_kernel.c's product_int8). Its weights are fbgemm's, unpacked once into
+tiles of eight rows (`tiles`), a second copy.
 Whether it is the faster step depends on the CPU and the row count: on the AMX Xeon, 16 fp32 rows went faster
 through PyTorch (MKL's and oneDNN's products beat the kernel's there by more than the calls cost), and 1 row
 1.2x faster through the C step. So, as cpu_paths does for each product, the first load of a model's shape on a
@@ -36,9 +37,21 @@ from .quantize import Int8Embedding, Int8Linear
 BUCKETS = tuple(rows for rows in cpu_paths.BUCKETS if rows <= cpu_kernel.MAX_ROWS)
 REPEATS = 3  # timed steps per side and bucket, alternating sides; the fastest counts
 log = logging.getLogger(__name__)
+QBLOCK = 32  # cpu_kernel.c's: the columns of a block of an int8 tile
 MATRICES = {torch.float32: 0, torch.bfloat16: 1, torch.int8: 2}  # cpu_step.c's DT_FP32, DT_BF16, DT_INT8
 BLOCK_FIELDS = ("ln_1_w", "ln_1_b", "c_attn_w", "c_attn_s", "c_attn_b", "attn_proj_w", "attn_proj_s", "attn_proj_b",
                 "ln_2_w", "ln_2_b", "c_fc_w", "c_fc_s", "c_fc_b", "mlp_proj_w", "mlp_proj_s", "mlp_proj_b")
+
+
+def tiles(rows: torch.Tensor) -> torch.Tensor:
+    """int8 rows (out, in) as cpu_kernel.c's product_int8 reads them: tiles of eight rows (the last padded with
+    rows of zeros), each holding block 0 (QBLOCK columns) of its eight rows, then block 1, and so on."""
+    out, n = rows.shape
+    groups = torch.zeros(-(-out // 8), 8, n, dtype=rows.dtype)
+    groups.view(-1, n)[:out] = rows
+    whole = n // QBLOCK * QBLOCK
+    blocks = groups[:, :, :whole].unflatten(2, (-1, QBLOCK)).transpose(1, 2)  # (tiles, block, row, QBLOCK)
+    return torch.cat([blocks.flatten(1), groups[:, :, whole:].flatten(1)], dim=1)
 
 
 class BlockWeights(ctypes.Structure):  # cpu_step.c's BlockWeights
@@ -83,9 +96,9 @@ class FusedDecode:
 
         def product(layer: nn.Module) -> tuple[int, int | None, int | None]:
             """(weights, scales or None, bias or None)."""
-            if isinstance(layer, Int8Linear):  # fbgemm's packing, unpacked once
+            if isinstance(layer, Int8Linear):  # fbgemm's packing, unpacked once into tiles
                 rows, scales, bias = layer.int8_rows()
-                return pointer(rows), pointer(scales), vector(bias)
+                return pointer(tiles(rows)), pointer(scales), vector(bias)
             return pointer(layer.weight), None, vector(layer.bias)
 
         self._blocks = (BlockWeights * c.n_layer)(*(
@@ -94,7 +107,7 @@ class FusedDecode:
             for b in t.h))
         matrices = matrices_of(model)
         if matrices == torch.int8:  # the head's int8 rows and scales are the tied token embedding's
-            tokens, head, head_scales = pointer(t.wte.weight_int8), pointer(t.wte.weight_int8), vector(t.wte.scale)
+            tokens, head, head_scales = pointer(t.wte.weight_int8), pointer(tiles(t.wte.weight_int8)), vector(t.wte.scale)
         else:
             tokens, head, head_scales = pointer(t.wte.weight), pointer(model.lm_head.weight), None
         self.vocab = c.vocab_size

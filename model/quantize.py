@@ -5,9 +5,10 @@ channel): a quarter of the fp32 bytes, half of bf16. The kernels differ by devic
 - CPU: fbgemm/oneDNN's dynamic int8 GEMM (torch.ops.quantized.linear_dynamic): activations are quantized per
   call too and the product runs in int8 with int32 accumulation. On this project's 2-core EPYC it is 2-4x
   faster than the fp32 oneDNN linear; torch._weight_int8pack_mm (weight-only) exists there but measured 6x
-  (batch 1) to 30x (batch 16) slower than fp32, so it is not used on CPU. Decode steps of one row go through
-  model/cpu_step.py's C step instead where it was timed faster (on the EPYC: 9.0 against 11.8 ms): weight-only
-  int8 there, activations in fp32, which keeps greedy text nearer fp32's than quantized activations do.
+  (batch 1) to 30x (batch 16) slower than fp32, so it is not used on CPU. Decode steps of a few rows go through
+  model/cpu_step.py's C step instead where it was timed faster (on the EPYC, one row: 6.0-6.8 against 12-14.6
+  ms): it quantizes activations per block of 32 rather than one scale per row, as llama.cpp's q8_0 does, which
+  keeps greedy text nearer fp32's (tests/model/test_quantize.py).
 - CUDA: weight-only torch._weight_int8pack_mm (bf16 activations, int8 weights dequantized in the kernel).
 The token embedding shares the lm_head's int8 rows (the weights stay tied) and dequantizes the rows it looks up.
 """

@@ -1,5 +1,5 @@
 """model/cpu_step.py: the decode step in one C call gives forward_cached's logits and cache (in bf16, within its
-rounding; in int8, those of the dequantized weights), the same greedy text, is chosen per row count by a timing
+rounding; in int8, those of its block-quantized products), the same greedy text, is chosen per row count by a timing
 cached per machine, and stays out of what it does not serve (a forced product, an untied int8 head)."""
 import json
 import shutil
@@ -8,6 +8,7 @@ import sys
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from checkpoints import tiny_model
 from model import SamplingParams, cpu_kernel, cpu_paths, cpu_step, generate
@@ -30,7 +31,7 @@ def _c_step_everywhere(monkeypatch, tmp_path):
 def prefilled(model, lengths: list[int], max_len: int = 48) -> tuple[KVCache, torch.Tensor]:
     """A cache whose slot r holds a random prompt of lengths[r] tokens, and each row's next (token, position)."""
     g = torch.Generator().manual_seed(sum(lengths))
-    cache = KVCache(model.config, len(lengths), max_len, "cpu", model.lm_head.weight.dtype)
+    cache = KVCache(model.config, len(lengths), max_len, "cpu", model.transformer.wpe.weight.dtype)
     with torch.inference_mode():
         for r, n in enumerate(lengths):
             idx = torch.randint(0, 50257, (1, n), generator=g)
@@ -67,23 +68,46 @@ def test_a_bf16_step_is_the_fp32_step_within_bf16_rounding(lengths):
     torch.testing.assert_close(half_cache.kv.float(), full_cache.kv, rtol=2e-2, atol=2e-2)
 
 
-@pytest.mark.parametrize("lengths", [[5], [9, 1, 30]])
-def test_an_int8_step_is_the_step_of_its_dequantized_weights(lengths):
-    # weight-only int8: each row's int8 weights times its scale, activations in fp32, so the fp32 step of those
-    # products is the reference (PyTorch's int8 step quantizes the activations as well, and differs more)
-    int8, full = quantize_model(tiny_model(seed=3)), tiny_model(seed=3)
-    with torch.no_grad():
-        for m in full.modules():
-            if type(m) is nn.Linear:  # the head's too, and with it the tied token embedding
-                q, scale = quantize_rows(m.weight)
-                m.weight.copy_(q.float() * scale[:, None])
-    int8_cache, inputs = prefilled(full, lengths)
-    full_cache, _ = prefilled(full, lengths)
+class BlockQuantizedLinear(nn.Module):
+    """The C step's int8 product in PyTorch: x quantized per block of 32 (max|x| / 127 a block), int8 pairs summed
+    exactly per block, times the block's scale and the weight row's."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        self.q, self.scale = quantize_rows(linear.weight)
+        self.bias = linear.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad = -x.shape[-1] % 32  # a last block of fewer than 32: zeros added to it change no sum
+        blocks = F.pad(x, (0, pad)).reshape(-1, (x.shape[-1] + pad) // 32, 32)
+        top = blocks.abs().amax(dim=-1, keepdim=True)
+        xq = torch.round(blocks * torch.where(top > 0, 127.0 / top, 0.0))
+        w = F.pad(self.q.double(), (0, pad)).view(self.q.shape[0], -1, 32)
+        sums = torch.einsum("rki,oki->rko", xq.double(), w)
+        y = ((sums * (top / 127.0)).sum(dim=1) * self.scale).float()
+        y = y if self.bias is None else y + self.bias
+        return y.view(*x.shape[:-1], -1)
+
+
+@pytest.mark.parametrize("lengths", [[5], [9, 1, 30], [3 + 2 * r for r in range(cpu_kernel.MAX_ROWS)]])
+@pytest.mark.parametrize("width", [32, 48])  # 48: a last block of 16, summed without SIMD
+def test_an_int8_step_is_its_block_quantized_products(lengths, width):
+    int8, reference = (quantize_model(tiny_model(seed=3, n_embd=width)), tiny_model(seed=3, n_embd=width))
+    for block in reference.transformer.h:
+        for parent, name in ((block.attn, "c_attn"), (block.attn, "c_proj"), (block.mlp, "c_fc"), (block.mlp, "c_proj")):
+            setattr(parent, name, BlockQuantizedLinear(getattr(parent, name)))
+    head = BlockQuantizedLinear(reference.lm_head)
+    reference.lm_head = head
+    with torch.no_grad():  # the tied token embedding: the head's int8 rows times their scales
+        reference.transformer.wte.weight = nn.Parameter(head.q.float() * head.scale[:, None])
+    int8_cache, inputs = prefilled(reference, lengths)
+    reference_cache, _ = prefilled(reference, lengths)
     with torch.inference_mode():
         fused = FusedDecode.build(int8, int8_cache).run(inputs)
-        eager = full.forward_cached(inputs[:, :1], inputs[:, 1:], full_cache.rows(0, len(lengths)), max(lengths) + 1)
+        eager = reference.forward_cached(inputs[:, :1], inputs[:, 1:], reference_cache.rows(0, len(lengths)),
+                                         max(lengths) + 1)
     torch.testing.assert_close(fused, eager, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(int8_cache.kv, full_cache.kv, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(int8_cache.kv, reference_cache.kv, rtol=1e-5, atol=1e-6)
 
 
 def test_greedy_text_is_that_of_the_pytorch_step(monkeypatch):
