@@ -45,13 +45,18 @@ BLOCK_FIELDS = ("ln_1_w", "ln_1_b", "c_attn_w", "c_attn_s", "c_attn_b", "attn_pr
 
 def tiles(rows: torch.Tensor) -> torch.Tensor:
     """int8 rows (out, in) as cpu_kernel.c's product_int8 reads them: tiles of eight rows (the last padded with
-    rows of zeros), each holding block 0 (QBLOCK columns) of its eight rows, then block 1, and so on."""
+    rows of zeros), each holding block 0 (QBLOCK columns) of its eight rows, then block 1, and so on. Filled in
+    place, row j of every tile at once: no temporary copy of the matrix."""
     out, n = rows.shape
-    groups = torch.zeros(-(-out // 8), 8, n, dtype=rows.dtype)
-    groups.view(-1, n)[:out] = rows
     whole = n // QBLOCK * QBLOCK
-    blocks = groups[:, :, :whole].unflatten(2, (-1, QBLOCK)).transpose(1, 2)  # (tiles, block, row, QBLOCK)
-    return torch.cat([blocks.flatten(1), groups[:, :, whole:].flatten(1)], dim=1)
+    laid = torch.zeros(-(-out // 8), 8 * n, dtype=rows.dtype)
+    blocks = laid[:, :8 * whole].view(len(laid), -1, 8, QBLOCK)  # (tile, block, row, column)
+    rest = laid[:, 8 * whole:].view(len(laid), 8, n - whole)
+    for j in range(8):
+        every = rows[j::8]  # row j of each tile
+        blocks[:len(every), :, j] = every[:, :whole].reshape(len(every), whole // QBLOCK, QBLOCK)
+        rest[:len(every), j] = every[:, whole:]
+    return laid
 
 
 class BlockWeights(ctypes.Structure):  # cpu_step.c's BlockWeights

@@ -80,8 +80,9 @@ def test_an_int8_process_holds_less_memory_than_an_fp32_one(tmp_path):
         return int(out.stdout.split()[-1])
 
     fp32, int8 = rss_kib("none"), rss_kib("int8")
-    # the weights: 117 MiB in fp32, about 31 MiB in int8
-    assert int8 < fp32 - 50 * 1024, (fp32, int8)
+    # the weights: 117 MiB in fp32; in int8 about 94: fbgemm's packed 31, the embedding's rows 25 and the C decode
+    # step's tiles 38 (its head's a copy of the embedding's rows). Measured: fp32 482-494 MiB, int8 436-454
+    assert int8 < fp32 - 20 * 1024, (fp32, int8)
 
 
 def test_the_int8_decode_step_gives_float32s_greedy_tokens_on_a_sharpened_model(monkeypatch, tmp_path):
