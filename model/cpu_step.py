@@ -111,8 +111,9 @@ class FusedDecode:
                          vector(b.ln_2.weight), vector(b.ln_2.bias), *product(b.mlp.c_fc), *product(b.mlp.c_proj))
             for b in t.h))
         matrices = matrices_of(model)
-        if matrices == torch.int8:  # the head's int8 rows and scales are the tied token embedding's
-            tokens, head, head_scales = pointer(t.wte.weight_int8), pointer(tiles(t.wte.weight_int8)), vector(t.wte.scale)
+        if matrices == torch.int8:  # the head's int8 rows (as tiles) and scales are the tied token embedding's
+            tokens, head_scales = pointer(t.wte.weight_int8), vector(t.wte.scale)
+            head = pointer(tiles(t.wte.weight_int8))
         else:
             tokens, head, head_scales = pointer(t.wte.weight), pointer(model.lm_head.weight), None
         self.vocab = c.vocab_size

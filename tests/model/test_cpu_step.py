@@ -92,9 +92,10 @@ class BlockQuantizedLinear(nn.Module):
 @pytest.mark.parametrize("lengths", [[5], [9, 1, 30], [3 + 2 * r for r in range(cpu_kernel.MAX_ROWS)]])
 @pytest.mark.parametrize("width", [32, 48])  # 48: a last block of 16, summed without SIMD
 def test_an_int8_step_is_its_block_quantized_products(lengths, width):
-    int8, reference = (quantize_model(tiny_model(seed=3, n_embd=width)), tiny_model(seed=3, n_embd=width))
+    int8, reference = quantize_model(tiny_model(seed=3, n_embd=width)), tiny_model(seed=3, n_embd=width)
     for block in reference.transformer.h:
-        for parent, name in ((block.attn, "c_attn"), (block.attn, "c_proj"), (block.mlp, "c_fc"), (block.mlp, "c_proj")):
+        for parent, name in ((block.attn, "c_attn"), (block.attn, "c_proj"), (block.mlp, "c_fc"),
+                             (block.mlp, "c_proj")):
             setattr(parent, name, BlockQuantizedLinear(getattr(parent, name)))
     head = BlockQuantizedLinear(reference.lm_head)
     reference.lm_head = head
