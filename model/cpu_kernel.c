@@ -171,7 +171,7 @@ void skinny_linear_bf16(const float *x, const uint16_t *w, const float *b, float
  * block, max|x| / 127), so the products are of int8 pairs summed exactly in int32 per block, then scaled; where a
  * weight widened to fp32 and multiplied the fp32 x took 12 instructions per 32 weights on AVX2, a block of int8
  * pairs takes 6. Blocks rather than one scale per row keep an outlier feature from flattening its neighbours. */
-enum { QBLOCK = 32 };
+enum { QBLOCK = 32 };  /* a tile's TILE_COLUMNS: two blocks */
 
 /* x's rows, each quantized per block: q (rows, in) int8, d (rows, blocks) the blocks' scales. */
 static void quantize_blocks(const float *x, long rows, long in, int8_t *q, float *d) {
@@ -213,34 +213,57 @@ static inline __m256i int8_products(__m256i w, __m256i x) {
 #endif
 
 /* One quantized row of x (xq, its block scales d) against a tile of eight int8 weight rows: the rows' sums,
- * unscaled. A tile holds its rows interleaved by block, as model/cpu_step.py's `tiles` lays them out: block k of
- * the eight rows, then block k + 1, so a thread reads its weights as one stream. Read row by row, eight short
- * streams per thread (768 bytes each in GPT-2's attention) left the prefetchers behind: the C step of GPT-2 124M
- * took min 7.2-7.6 ms row by row, 5.9-6.2 from tiles (EPYC, 2 threads). */
+ * unscaled. A thread reads its tiles as one stream; read row by row, eight short streams per thread (768 bytes
+ * each in GPT-2's attention) left the prefetchers behind: the C step of GPT-2 124M took min 7.2-7.6 ms row by
+ * row, 5.9-6.2 from tiles (EPYC, 2 threads). */
 static void dot8_int8(const int8_t *xq, const float *d, const int8_t *tile, long in, float *sums) {
-    long whole = in / QBLOCK, k = 0;
+    long pairs = in / TILE_COLUMNS, k = 0;  /* k: the first block the vector loops leave */
     for (int j = 0; j < 8; j++)
         sums[j] = 0.0f;
-#if AVX2_FMA
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+    /* 64 pairs an instruction. AVX-512 has no byte sign, so x goes unsigned, x + 128, and the 128 * w that adds is
+     * taken off: x·w = (x + 128)·w - 128·w, each a vpdpbusd. */
+    const __m512i offset = _mm512_set1_epi8((char)0x80);
+    __m512 acc[8];
+    for (int j = 0; j < 8; j++)
+        acc[j] = _mm512_setzero_ps();
+    for (long p = 0; p < pairs; p++) {
+        __m512i x = _mm512_xor_si512(_mm512_loadu_si512(xq + p * TILE_COLUMNS), offset);
+        __m512 scale = _mm512_insertf32x8(_mm512_set1_ps(d[2 * p]), _mm256_set1_ps(d[2 * p + 1]), 1);
+        for (int j = 0; j < 8; j++) {
+            __m512i w = _mm512_loadu_si512(tile + (p * 8 + j) * TILE_COLUMNS);
+            __m512i dot = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), x, w),
+                                           _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, w));
+            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[j]);
+        }
+    }
+    for (int j = 0; j < 8; j++)
+        sums[j] = _mm512_reduce_add_ps(acc[j]);
+    k = 2 * pairs;
+#elif AVX2_FMA
     __m256 acc[8];
     for (int j = 0; j < 8; j++)
         acc[j] = _mm256_setzero_ps();
-    for (; k < whole; k++) {
-        __m256i x = _mm256_loadu_si256((const __m256i *)(xq + k * QBLOCK));
-        __m256 scale = _mm256_set1_ps(d[k]);
+    for (long p = 0; p < pairs; p++) {
+        const int8_t *x = xq + p * TILE_COLUMNS;
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)x), x1 = _mm256_loadu_si256((const __m256i *)(x + QBLOCK));
+        __m256 s0 = _mm256_set1_ps(d[2 * p]), s1 = _mm256_set1_ps(d[2 * p + 1]);
         for (int j = 0; j < 8; j++) {
-            __m256i w = _mm256_loadu_si256((const __m256i *)(tile + (k * 8 + j) * QBLOCK));
-            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(int8_products(w, x)), scale, acc[j]);
+            const int8_t *w = tile + (p * 8 + j) * TILE_COLUMNS;
+            __m256i w0 = _mm256_loadu_si256((const __m256i *)w), w1 = _mm256_loadu_si256((const __m256i *)(w + QBLOCK));
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(int8_products(w0, x0)), s0, acc[j]);
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(int8_products(w1, x1)), s1, acc[j]);
         }
     }
     for (int j = 0; j < 8; j++)
         sums[j] = sum_lanes(acc[j]);
+    k = 2 * pairs;
 #endif
-    for (; k * QBLOCK < in; k++) {  /* without AVX2, and a last block shorter than QBLOCK */
-        long n = in - k * QBLOCK < QBLOCK ? in - k * QBLOCK : QBLOCK;
-        for (int j = 0; j < 8; j++)
-            sums[j] += d[k] * (float)dot_block(xq + k * QBLOCK, tile + k * 8 * QBLOCK + j * n, n);
-    }
+    for (; k * QBLOCK < in; k++)  /* without AVX2, and the columns past the last multiple of 64 */
+        for (int j = 0; j < 8; j++) {
+            long n = in - k * QBLOCK < QBLOCK ? in - k * QBLOCK : QBLOCK;
+            sums[j] += d[k] * (float)dot_block(xq + k * QBLOCK, tile + tile_offset(in, j, k * QBLOCK), n);
+        }
 }
 
 /* w: tiles of eight rows (see dot8_int8), the last one padded with rows of zeros to eight; scale: (out). Every

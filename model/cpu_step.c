@@ -50,8 +50,9 @@ static inline float element(int type, const void *p, long i) {
 }
 
 static inline float token_embedding(const Gpt *m, long token, long i) {
-    if (m->matrices == DT_INT8)
-        return ((const int8_t *)m->wte)[token * m->n_embd + i] * m->lm_head_s[token];
+    if (m->matrices == DT_INT8)  /* the head's tiles */
+        return ((const int8_t *)m->wte)[token / 8 * 8 * m->n_embd + tile_offset(m->n_embd, token % 8, i)]
+               * m->lm_head_s[token];
     return element(m->matrices, m->wte, token * m->n_embd + i);
 }
 

@@ -11,7 +11,7 @@ activation to bf16: its tokens are nearer fp32's than PyTorch's bf16 step's are.
 It applies to a GPT on the CPU whose products are plain nn.Linear layers in fp32 or bf16, or model/quantize.py's
 int8 layers, with the kernel built. An int8 step multiplies int8 pairs, as llama.cpp's q8_0 does: each activation
 row is quantized per block of 32 (cpu_kernel.c's product_int8). Its weights are fbgemm's, unpacked once into
-tiles of eight rows (`tiles`), a second copy.
+tiles of eight rows (quantize.tiles), a second copy; its head reads the token embedding's tiles.
 Whether it is the faster step depends on the CPU and the row count: on the AMX Xeon, 16 fp32 rows went faster
 through PyTorch (MKL's and oneDNN's products beat the kernel's there by more than the calls cost), and 1 row
 1.2x faster through the C step. So, as cpu_paths does for each product, the first load of a model's shape on a
@@ -32,31 +32,14 @@ import torch.nn as nn
 from . import cpu_kernel, cpu_paths
 from .gpt import GPT
 from .kv_cache import KVCache
-from .quantize import Int8Embedding, Int8Linear
+from .quantize import Int8Embedding, Int8Linear, tiles
 
 BUCKETS = tuple(rows for rows in cpu_paths.BUCKETS if rows <= cpu_kernel.MAX_ROWS)
 REPEATS = 3  # timed steps per side and bucket, alternating sides; the fastest counts
 log = logging.getLogger(__name__)
-QBLOCK = 32  # cpu_kernel.c's: the columns of a block of an int8 tile
 MATRICES = {torch.float32: 0, torch.bfloat16: 1, torch.int8: 2}  # cpu_step.c's DT_FP32, DT_BF16, DT_INT8
 BLOCK_FIELDS = ("ln_1_w", "ln_1_b", "c_attn_w", "c_attn_s", "c_attn_b", "attn_proj_w", "attn_proj_s", "attn_proj_b",
                 "ln_2_w", "ln_2_b", "c_fc_w", "c_fc_s", "c_fc_b", "mlp_proj_w", "mlp_proj_s", "mlp_proj_b")
-
-
-def tiles(rows: torch.Tensor) -> torch.Tensor:
-    """int8 rows (out, in) as cpu_kernel.c's product_int8 reads them: tiles of eight rows (the last padded with
-    rows of zeros), each holding block 0 (QBLOCK columns) of its eight rows, then block 1, and so on. Filled in
-    place, row j of every tile at once: no temporary copy of the matrix."""
-    out, n = rows.shape
-    whole = n // QBLOCK * QBLOCK
-    laid = torch.zeros(-(-out // 8), 8 * n, dtype=rows.dtype)
-    blocks = laid[:, :8 * whole].view(len(laid), -1, 8, QBLOCK)  # (tile, block, row, column)
-    rest = laid[:, 8 * whole:].view(len(laid), 8, n - whole)
-    for j in range(8):
-        every = rows[j::8]  # row j of each tile
-        blocks[:len(every), :, j] = every[:, :whole].reshape(len(every), whole // QBLOCK, QBLOCK)
-        rest[:len(every), j] = every[:, whole:]
-    return laid
 
 
 class BlockWeights(ctypes.Structure):  # cpu_step.c's BlockWeights
@@ -111,9 +94,9 @@ class FusedDecode:
                          vector(b.ln_2.weight), vector(b.ln_2.bias), *product(b.mlp.c_fc), *product(b.mlp.c_proj))
             for b in t.h))
         matrices = matrices_of(model)
-        if matrices == torch.int8:  # the head's int8 rows (as tiles) and scales are the tied token embedding's
-            tokens, head_scales = pointer(t.wte.weight_int8), vector(t.wte.scale)
-            head = pointer(tiles(t.wte.weight_int8))
+        if matrices == torch.int8:  # the head's int8 tiles and scales are the tied token embedding's
+            tokens = head = pointer(t.wte.weight_int8)
+            head_scales = vector(t.wte.scale)
         else:
             tokens, head, head_scales = pointer(t.wte.weight), pointer(model.lm_head.weight), None
         self.vocab = c.vocab_size

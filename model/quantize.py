@@ -11,6 +11,7 @@ channel): a quarter of the fp32 bytes, half of bf16. The kernels differ by devic
   keeps greedy text nearer fp32's (tests/model/test_quantize.py).
 - CUDA: weight-only torch._weight_int8pack_mm (bf16 activations, int8 weights dequantized in the kernel).
 The token embedding shares the lm_head's int8 rows (the weights stay tied) and dequantizes the rows it looks up.
+On the CPU it holds them as the C decode step's tiles (`tiles`), which that step's head reads too: one copy.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from .gpt import GPT
 MODES = ("none", "int8")
 
 
+TILE_COLUMNS = 64  # model/cpu_kernel.h's: the columns of each row an int8 tile holds together
 ROWS_AT_ONCE = 2048  # rows quantized per pass: the fp32 temporaries of the 50k-row lm_head stay ~6 MB, not 150
 
 
@@ -37,6 +39,38 @@ def quantize_rows(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         q[start:start + ROWS_AT_ONCE] = torch.round(rows / s[:, None]).clamp(-127, 127)
         scale[start:start + ROWS_AT_ONCE] = s
     return q, scale
+
+
+def tiles(rows: torch.Tensor) -> torch.Tensor:
+    """int8 rows (out, in) as model/cpu_kernel.c's product_int8 reads them: (ceil(out / 8), 8 * in), tiles of eight
+    rows (the last padded with rows of zeros), each holding columns 0..TILE_COLUMNS-1 of its eight rows, then the
+    next TILE_COLUMNS, and so on, then the columns past the last multiple of TILE_COLUMNS, row by row. Filled in
+    place, row j of every tile at once: no temporary copy of the matrix."""
+    out, n = rows.shape
+    whole = n // TILE_COLUMNS * TILE_COLUMNS
+    laid = torch.zeros(-(-out // 8), 8 * n, dtype=rows.dtype, device=rows.device)
+    body, rest = _tile_parts(laid, n)
+    for j in range(8):
+        every = rows[j::8]  # row j of each tile
+        body[:len(every), :, j] = every[:, :whole].reshape(len(every), whole // TILE_COLUMNS, TILE_COLUMNS)
+        rest[:len(every), j] = every[:, whole:]
+    return laid
+
+
+def _tile_parts(laid: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Views of tiles (..., 8 * n): (..., chunk, row, TILE_COLUMNS) and the rest, (..., row, n % TILE_COLUMNS)."""
+    whole = n // TILE_COLUMNS * TILE_COLUMNS
+    body = laid[..., :8 * whole].unflatten(-1, (whole // TILE_COLUMNS, 8, TILE_COLUMNS))
+    return body, laid[..., 8 * whole:].unflatten(-1, (8, n - whole))
+
+
+def rows_of_tiles(laid: torch.Tensor, n: int, idx: torch.Tensor) -> torch.Tensor:
+    """Rows idx (any shape) of tiles of rows of n columns: (*idx.shape, n)."""
+    body, rest = _tile_parts(laid[idx // 8], n)
+    j = (idx % 8)[..., None, None]
+    body = body.take_along_dim(j[..., None].expand(*body.shape[:-2], 1, TILE_COLUMNS), dim=-2)
+    rest = rest.take_along_dim(j.expand(*rest.shape[:-2], 1, rest.shape[-1]), dim=-2)
+    return torch.cat([body.flatten(-3), rest.flatten(-2)], dim=-1)
 
 
 class Int8Linear(nn.Module):
@@ -74,16 +108,19 @@ class Int8Linear(nn.Module):
 
 
 class Int8Embedding(nn.Module):
-    """Lookup of int8 rows times their scales; holds the same tensors as the tied lm_head's quantized rows."""
+    """Lookup of int8 rows times their scales: the tied lm_head's quantized rows, as tiles on the CPU (`tiles`)."""
 
     def __init__(self, q: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype):
         super().__init__()
-        self.register_buffer("weight_int8", q)
+        self.tiled = q.device.type == "cpu"
+        self.embedding_dim = q.shape[1]
+        self.register_buffer("weight_int8", tiles(q) if self.tiled else q)
         self.register_buffer("scale", scale.to(dtype))
         self.dtype = dtype
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.weight_int8[idx].to(self.dtype) * self.scale[idx].unsqueeze(-1)
+        rows = rows_of_tiles(self.weight_int8, self.embedding_dim, idx) if self.tiled else self.weight_int8[idx]
+        return rows.to(self.dtype) * self.scale[idx].unsqueeze(-1)
 
 
 def quantize_model(model: GPT, mode: str = "int8") -> GPT:

@@ -90,7 +90,7 @@ class BlockQuantizedLinear(nn.Module):
 
 
 @pytest.mark.parametrize("lengths", [[5], [9, 1, 30], [3 + 2 * r for r in range(cpu_kernel.MAX_ROWS)]])
-@pytest.mark.parametrize("width", [32, 48])  # 48: a last block of 16, summed without SIMD
+@pytest.mark.parametrize("width", [48, 96])  # columns past a multiple of 64 are summed without SIMD: 48 all, 96 32
 def test_an_int8_step_is_its_block_quantized_products(lengths, width):
     int8, reference = quantize_model(tiny_model(seed=3, n_embd=width)), tiny_model(seed=3, n_embd=width)
     for block in reference.transformer.h:
@@ -107,8 +107,10 @@ def test_an_int8_step_is_its_block_quantized_products(lengths, width):
         fused = FusedDecode.build(int8, int8_cache).run(inputs)
         eager = reference.forward_cached(inputs[:, :1], inputs[:, 1:], reference_cache.rows(0, len(lengths)),
                                          max(lengths) + 1)
-    torch.testing.assert_close(fused, eager, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(int8_cache.kv, reference_cache.kv, rtol=1e-5, atol=1e-6)
+    # the layer norms sum in another order, so now and then a value of x lands on the other side of a rounding
+    # boundary and one int8 of a block differs by 1: a product moves by its block's scale times a weight, ~1e-3
+    torch.testing.assert_close(fused, eager, rtol=1e-3, atol=3e-3)
+    torch.testing.assert_close(int8_cache.kv, reference_cache.kv, rtol=1e-3, atol=3e-3)
 
 
 def test_greedy_text_is_that_of_the_pytorch_step(monkeypatch):
