@@ -1,4 +1,4 @@
-/* y = act(x W^T + b) in fp32 for a few rows of x: the products of a CPU decode step, W in fp32 or bf16.
+/* y = act(x W^T + b) in fp32 for a few rows of x: the products of a CPU decode step, W in fp32, bf16 or int8.
  *
  * Decoding multiplies one row per sequence by every weight matrix, so its time is that of reading the
  * weights from memory once. Each thread takes a contiguous band of W's output rows, eight at a time, and
@@ -171,7 +171,7 @@ void skinny_linear_bf16(const float *x, const uint16_t *w, const float *b, float
  * block, max|x| / 127), so the products are of int8 pairs summed exactly in int32 per block, then scaled; where a
  * weight widened to fp32 and multiplied the fp32 x took 12 instructions per 32 weights on AVX2, a block of int8
  * pairs takes 6. Blocks rather than one scale per row keep an outlier feature from flattening its neighbours. */
-enum { QBLOCK = 32 };  /* a tile's TILE_COLUMNS: two blocks */
+enum { QBLOCK = 32 };  /* the activations' quantization block; a tile's TILE_COLUMNS span two */
 
 /* x's rows, each quantized per block: q (rows, in) int8, d (rows, blocks) the blocks' scales. */
 static void quantize_blocks(const float *x, long rows, long in, int8_t *q, float *d) {
@@ -246,11 +246,13 @@ static void dot8_int8(const int8_t *xq, const float *d, const int8_t *tile, long
         acc[j] = _mm256_setzero_ps();
     for (long p = 0; p < pairs; p++) {
         const int8_t *x = xq + p * TILE_COLUMNS;
-        __m256i x0 = _mm256_loadu_si256((const __m256i *)x), x1 = _mm256_loadu_si256((const __m256i *)(x + QBLOCK));
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)x);
+        __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + QBLOCK));
         __m256 s0 = _mm256_set1_ps(d[2 * p]), s1 = _mm256_set1_ps(d[2 * p + 1]);
         for (int j = 0; j < 8; j++) {
             const int8_t *w = tile + (p * 8 + j) * TILE_COLUMNS;
-            __m256i w0 = _mm256_loadu_si256((const __m256i *)w), w1 = _mm256_loadu_si256((const __m256i *)(w + QBLOCK));
+            __m256i w0 = _mm256_loadu_si256((const __m256i *)w);
+            __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + QBLOCK));
             acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(int8_products(w0, x0)), s0, acc[j]);
             acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(int8_products(w1, x1)), s1, acc[j]);
         }
