@@ -7,10 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from test_quantize import HELD_OUT
-from model.generate import generate
+from test_quantize import HELD_OUT, sharpened_greedy
 from model.loader import load_model
-from model.sampling import SamplingParams
 from model.settings import BUNDLED_CHECKPOINT
 
 
@@ -36,18 +34,6 @@ def test_bf16_perplexity_within_one_percent():
 
 @pytest.mark.parametrize("matmul", ["kernel", "torch"])  # model/cpu_step.py's C step; PyTorch's step (oneDNN)
 def test_bf16_greedy_tokens_are_float32s_on_a_sharpened_model(monkeypatch, matmul):
-    # where two tokens are nearly tied, bf16's rounding may pick the other; the final layer norm's gain times 4
-    # widens every gap fourfold, so a different token means a real error, not a coin toss
     monkeypatch.setenv("CPU_MATMUL", matmul)
-    out = []
-    for dtype in ("float32", "bfloat16"):
-        lm = load_model(BUNDLED_CHECKPOINT, "cpu", dtype)
-        with torch.no_grad():
-            lm.model.transformer.ln_f.weight.mul_(4)
-            lm.model.transformer.ln_f.bias.mul_(4)
-        prompts = [lm.tokenizer.encode(p) for p in ("ROMEO:", "JULIET:\nO Romeo,", "First Citizen:\nBefore we")]
-        greedy = SamplingParams(max_tokens=32, temperature=0)
-        batched = [s.tokens for s in generate(lm, prompts, greedy)]
-        alone = [generate(lm, [p], greedy, max_batch=1)[0].tokens for p in prompts]
-        out.append((batched, alone))
-    assert out[0][0] == out[1][0] == out[1][1]
+    full, half = sharpened_greedy("float32"), sharpened_greedy("bfloat16")
+    assert full[0] == half[0] == half[1]

@@ -95,20 +95,24 @@ def test_an_int8_process_holds_less_memory_than_an_fp32_one(tmp_path):
     assert int8 < fp32 - 20 * 1024, (fp32, int8)
 
 
+def sharpened_greedy(dtype: str, quantize: str = "none") -> tuple[list[list[int]], list[list[int]]]:
+    """The bundled model's greedy tokens for three prompts, batched and one at a time, with its final layer norm's
+    gain times 4. Where two tokens are nearly tied, a low precision's rounding may pick the other; the gain widens
+    every gap fourfold, so a different token means a real error, not a coin toss."""
+    lm = load_model(BUNDLED_CHECKPOINT, "cpu", dtype, quantize=quantize)
+    with torch.no_grad():
+        lm.model.transformer.ln_f.weight.mul_(4)
+        lm.model.transformer.ln_f.bias.mul_(4)
+    prompts = [lm.tokenizer.encode(p) for p in ("ROMEO:", "JULIET:\nO Romeo,", "First Citizen:\nBefore we")]
+    greedy = SamplingParams(max_tokens=32, temperature=0)
+    return ([s.tokens for s in generate(lm, prompts, greedy)],
+            [generate(lm, [p], greedy, max_batch=1)[0].tokens for p in prompts])
+
+
 def test_the_int8_decode_step_gives_float32s_greedy_tokens_on_a_sharpened_model(monkeypatch, tmp_path):
-    # model/cpu_step.py's int8 step quantizes activations per block of 32, as llama.cpp's q8_0 does; the final layer
-    # norm's gain times 4 widens every gap between logits fourfold (test_bf16.py), so a different token is a real
-    # error. PyTorch's int8 step (fbgemm: one activation scale per row) drifts at the 5th token of one prompt here.
+    # model/cpu_step.py's int8 step quantizes activations per block of 32, as llama.cpp's q8_0 does. PyTorch's int8
+    # step (fbgemm: one activation scale per row) drifts at the 5th token of one prompt here.
     monkeypatch.setenv("CPU_MATMUL", "kernel")  # the C step at every decode of up to 16 rows
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    out = []
-    for quantize in ("none", "int8"):
-        lm = load_model(BUNDLED_CHECKPOINT, "cpu", "float32", quantize=quantize)
-        with torch.no_grad():
-            lm.model.transformer.ln_f.weight.mul_(4)
-            lm.model.transformer.ln_f.bias.mul_(4)
-        prompts = [lm.tokenizer.encode(p) for p in ("ROMEO:", "JULIET:\nO Romeo,", "First Citizen:\nBefore we")]
-        greedy = SamplingParams(max_tokens=32, temperature=0)
-        out.append(([s.tokens for s in generate(lm, prompts, greedy)],
-                    [generate(lm, [p], greedy, max_batch=1)[0].tokens for p in prompts]))
-    assert out[0][0] == out[1][0] == out[1][1]
+    full, int8 = sharpened_greedy("float32"), sharpened_greedy("float32", quantize="int8")
+    assert full[0] == int8[0] == int8[1]
