@@ -11,7 +11,8 @@ activation to bf16: its tokens are nearer fp32's than PyTorch's bf16 step's are.
 It applies to a GPT on the CPU whose products are plain nn.Linear layers in fp32 or bf16, or model/quantize.py's
 int8 layers, with the kernel built. An int8 step multiplies int8 pairs, as llama.cpp's q8_0 does: each activation
 row is quantized per block of 32 (cpu_kernel.c's product_int8). Its weights are fbgemm's, unpacked once into
-tiles of eight rows (quantize.tiles), a second copy; its head reads the token embedding's tiles.
+tiles of eight rows (quantize.tiles), a second copy kept by each layer; its head reads the token embedding's
+tiles.
 Whether it is the faster step depends on the CPU and the row count: on the AMX Xeon, 16 fp32 rows went faster
 through PyTorch (MKL's and oneDNN's products beat the kernel's there by more than the calls cost), and 1 row
 1.2x faster through the C step. So, as cpu_paths does for each product, the first load of a model's shape on a
@@ -32,7 +33,7 @@ import torch.nn as nn
 from . import cpu_kernel, cpu_paths
 from .gpt import GPT
 from .kv_cache import KVCache
-from .quantize import Int8Embedding, Int8Linear, tiles
+from .quantize import Int8Embedding, Int8Linear
 
 BUCKETS = tuple(rows for rows in cpu_paths.BUCKETS if rows <= cpu_kernel.MAX_ROWS)
 REPEATS = 3  # timed steps per side and bucket, alternating sides; the fastest counts
@@ -84,9 +85,9 @@ class FusedDecode:
 
         def product(layer: nn.Module) -> tuple[int, int | None, int | None]:
             """(weights, scales or None, bias or None)."""
-            if isinstance(layer, Int8Linear):  # fbgemm's packing, unpacked once into tiles
-                rows, scales, bias = layer.int8_rows()
-                return pointer(tiles(rows)), pointer(scales), vector(bias)
+            if isinstance(layer, Int8Linear):
+                laid, scales, bias = layer.c_step_weights()
+                return pointer(laid), pointer(scales), vector(bias)
             return pointer(layer.weight), None, vector(layer.bias)
 
         self._blocks = (BlockWeights * c.n_layer)(*(

@@ -85,15 +85,20 @@ class Int8Linear(nn.Module):
                                                               torch.zeros_like(scale, dtype=torch.long), 0)
                 b = None if bias is None else bias.float().clone()  # its own: the checkpoint's file stays unmapped
                 self._packed = torch.ops.quantized.linear_prepack(qw, b)  # fbgemm's blocked layout, made once
+            self._tiles = None  # the C decode step's layout, made by its first build (c_step_weights)
         else:
             self.register_buffer("weight_int8", q.contiguous())
             self.register_buffer("scale", scale.to(dtype))
             self.register_buffer("bias", None if bias is None else bias.to(dtype))
 
-    def int8_rows(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """(int8 rows, fp32 scale per row, bias or None) of a CPU layer, unpacked from fbgemm's layout: copies."""
-        weight, bias = torch.ops.quantized.linear_unpack(self._packed)
-        return weight.int_repr().contiguous(), weight.q_per_channel_scales().float(), bias
+    def c_step_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(int8 tiles, fp32 scale per row, bias or None) of a CPU layer, as model/cpu_step.py's C step reads them:
+        unpacked from fbgemm's layout into `tiles` at the first call, then kept, so every Decoder of the model (and
+        the step's timing at load) shares one copy."""
+        if self._tiles is None:
+            weight, bias = torch.ops.quantized.linear_unpack(self._packed)
+            self._tiles = tiles(weight.int_repr()), weight.q_per_channel_scales().float(), bias
+        return self._tiles
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
