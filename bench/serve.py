@@ -41,7 +41,7 @@ import httpx
 import torch
 
 from bench.decode import build_models, run_hf, run_ours, write_checkpoint, N_VOCAB, SIZES
-from bench.loadgen import poll_health, worker
+from bench.loadgen import poll_health, wait_together, worker
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = "bench-key"
@@ -101,7 +101,8 @@ def run_http(url: str, model: str, prompt: list[int], args, c: int, health: bool
     poller = threading.Thread(target=lambda: health_lat.extend(poll_health(url, stop)), daemon=True)
     if health:
         poller.start()
-    with mp.get_context("spawn").Pool(procs) as pool:
+    spawn = mp.get_context("spawn")
+    with spawn.Pool(procs, initializer=wait_together, initargs=(spawn.Barrier(procs),)) as pool:
         parts = pool.starmap(worker, [(url, headers, s, t) for s, t in zip(shares, threads)])
     stop.set()
     if health:
