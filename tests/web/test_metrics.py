@@ -13,21 +13,11 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = [(0.0004, 1), (0.001, 3), (0.0011, 2), (0.04, 1), (0.3, 5), (7.5, 2), (0.001, 1)]
 
 COMPARE = f"""
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from web.metrics import ITL, PendingObservations
-import os
-
-def exposition():
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry).decode()
-    from web.metrics import REGISTRY
-    return generate_latest(REGISTRY).decode()
+from web.metrics import ITL, PendingObservations, exposition
 
 def itl_lines(model):
-    return sorted(l for l in exposition().splitlines() if "inter_token" in l and model in l and "_created" not in l)
+    return sorted(l for l in exposition().decode().splitlines()
+                  if "inter_token" in l and model in l and "_created" not in l)
 
 one_by_one, pending = ITL.labels("one-by-one"), PendingObservations(ITL.labels("pending"))
 for amount, count in {SAMPLES!r}:
