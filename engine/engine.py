@@ -81,7 +81,7 @@ def slots_for(lm: LoadedModel, max_batch: int, kv_cache_mb: int | None) -> int:
 class Engine(EngineBase):
     def __init__(self, lm: LoadedModel, max_batch: int = 8, max_queue: int = 64, kv_cache_mb: int | None = None,
                  prefill_tokens: int = 0, host: Host = THREADS, prefix_cache_mb: float = 0,
-                 on_tick: Callable[[], None] | None = None):
+                 on_tick: Callable[[], None] | None = None, overlap: bool | None = None):
         self.lm = lm
         self.host = host
         self.max_batch = slots_for(lm, max_batch, kv_cache_mb)
@@ -91,6 +91,9 @@ class Engine(EngineBase):
         self.prefill_tokens = prefill_tokens or (2048 if lm.device.type == "cuda" else 256)
         self.prefix_cache_mb = prefix_cache_mb
         self.on_tick = on_tick  # called by the engine thread after each step (engine/process.py sends its outputs)
+        # the GPU decodes a step while this thread delivers the one before (Decoder.step); on the CPU there is
+        # nothing to overlap: a launch runs to completion
+        self.overlap = lm.device.type == "cuda" if overlap is None else overlap
         self.decoder = self._new_decoder()
         self._inbox = host.queue()
         self._waiting: collections.deque = collections.deque()  # (request, choice) not yet in the decoder
@@ -140,7 +143,7 @@ class Engine(EngineBase):
             self._alive.release()
 
     def _new_decoder(self) -> Decoder:
-        return Decoder(self.lm, max_batch=self.max_batch, prefix_cache_mb=self.prefix_cache_mb)
+        return Decoder(self.lm, max_batch=self.max_batch, prefix_cache_mb=self.prefix_cache_mb, overlap=self.overlap)
 
     def _tick(self) -> bool:
         """Take new messages, fill free slots, decode one token for the batch; False when told to stop."""

@@ -13,58 +13,25 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass, field
 from typing import Iterator
 
 import torch
 
 from .cpu_step import FusedDecode
-from .grammar import Constraint, mask_logits
+from .grammar import mask_logits
 from .kv_cache import KVCache
 from .loader import LoadedModel
 from .prefix_cache import BLOCK, PrefixCache
-from .sampling import BatchSampling, SamplingParams, TokenLogprob, apply_penalties, sample, token_logprobs
+from .sampling import (BatchSampling, SamplingParams, TokenLogprob, apply_penalties, logprob_tensors, sample,
+                       to_device, token_logprobs)
+from .sequence import Launched, Sequence, StepOutput
 from .stop import StopMatcher
 from .tokenizer import IncrementalDetokenizer
 
-_ids = itertools.count()
-
-
-@dataclass
-class Sequence:
-    prompt: list[int]
-    params: SamplingParams
-    id: int = field(default_factory=lambda: next(_ids))
-    tokens: list[int] = field(default_factory=list)  # generated so far
-    logprobs: list[TokenLogprob] = field(default_factory=list)
-    text: str = ""  # emitted so far (stop strings excluded)
-    finish_reason: str | None = None  # 'stop' | 'length' | 'cancelled'
-    slot: int = -1
-    pos: int = 0  # tokens in the cache; the next one is written here
-    window: int = 0  # the cache holds (prompt + tokens)[window:window + pos]
-    cached: int = 0  # prompt tokens whose keys and values came from the prefix cache
-    generator: torch.Generator | None = None
-    detokenizer: IncrementalDetokenizer | None = None
-    stopper: StopMatcher | None = None
-    constraint: Constraint | None = None  # structured outputs: what the text must match
-
-    @property
-    def done(self) -> bool:
-        return self.finish_reason is not None
-
-
-@dataclass
-class StepOutput:
-    seq: Sequence
-    token: int
-    text: str  # the new text this token completes (may be empty)
-    logprob: TokenLogprob | None
-    finish_reason: str | None
-
-
 class Decoder:
     def __init__(self, lm: LoadedModel, max_batch: int = 8, max_len: int | None = None, seed: int | None = None,
-                 cuda_graphs: bool = True, prefix_cache_mb: float = 0):
+                 cuda_graphs: bool = True, prefix_cache_mb: float = 0, overlap: bool = False):
+        """overlap: step() returns the outputs of the step before the one it launches (see step)."""
         self.lm = lm
         self.model = lm.model
         self.tokenizer = lm.tokenizer
@@ -83,6 +50,9 @@ class Decoder:
         self._counts: torch.Tensor | None = None  # (max_batch, V) generated-token counts, when penalties are used
         self._seen: torch.Tensor | None = None  # (max_batch, V) prompt or generated, for repetition_penalty
         self._batch: BatchSampling | None = None
+        self.overlap = overlap
+        self._in_flight: Launched | None = None  # overlap: the step launched by the last call, not yet read back
+        self._last_token = torch.zeros(max_batch, dtype=torch.long, device=lm.device)  # each slot's newest token
         self.graphs = None  # CUDA: the decode step replayed from captured graphs (model/cuda_graphs.py)
         self.prefill_graphs = None  # CUDA: prefills from position 0, likewise
         self.fused = None  # CPU: the decode step in one call into the C kernel (model/cpu_step.py)
@@ -151,27 +121,45 @@ class Decoder:
         self.running.extend(order)  # only now: a prefill that raised leaves no slot taken
         self._batch = None
         bs = BatchSampling([s.params for s in order], [s.generator for s in order], self.device)
-        outputs = {out.seq.id: out for out in self._finish_step(order, logits, bs)}
+        outputs = {out.seq.id: out for out in self._read_back(self._sample(order, logits, bs))}
         return [outputs[seq.id] for seq in seqs]
 
     @torch.inference_mode()
     def step(self) -> list[StepOutput]:
-        """Decode one token for every running sequence."""
+        """Decode one token for every running sequence; returns the outputs the host has read back.
+
+        With `overlap` (the engine on CUDA), a call launches step k and returns the outputs of step k-1, whose
+        tokens wait on the device meanwhile: the GPU decodes step k while the host detokenises, matches stops and
+        delivers step k-1. A sequence that finishes at k-1 was decoded at k too; that row is dropped. Grammars and
+        context slides need every token on the host first: then the step in flight is read back, and the new one
+        as well, before the call returns."""
+        previous, self._in_flight = self._in_flight, None
+        synchronous = not self.overlap or not self.running or self._needs_host_tokens()
+        outputs = self._read_back(previous) if synchronous and previous is not None else []
         if not self.running:
-            return []
+            return outputs
+        launched = self._launch()
+        if synchronous:
+            return outputs + self._read_back(launched)
+        self._in_flight = launched
+        return self._read_back(previous) if previous is not None else []
+
+    def _needs_host_tokens(self) -> bool:
+        return any(s.constraint is not None or s.pos >= self.max_len for s in self.running)
+
+    def _launch(self) -> Launched:
         for seq in self.running:
             if seq.pos >= self.max_len:
                 self._slide(seq)
         seqs = list(self.running)
         B = len(seqs)
-        # one host-to-device copy per step for both inputs
-        inputs = torch.tensor([[s.tokens[-1], s.pos] for s in seqs], device=self.device)
-        idx, input_pos = inputs[:, :1], inputs[:, 1:]  # (B, 1) each
+        idx = self._last_token[:B, None]  # (B, 1): the tokens sampled last, still on the device
+        input_pos = to_device([[s.pos] for s in seqs], torch.long, self.device)  # (B, 1)
         kv_len = max(s.pos for s in seqs) + 1
         if self.graphs is not None and self.graphs.fits(B, kv_len):
             logits = self.graphs.run(idx, input_pos, kv_len)
         elif self.fused is not None and self.fused.fits(B):
-            logits = self.fused.run(inputs)
+            logits = self.fused.run(torch.cat([idx, input_pos], dim=1))
         else:
             in_step = all(s.pos == kv_len - 1 for s in seqs)  # always so for one sequence
             logits = self.model.forward_cached(idx, input_pos, self.cache.rows(0, B), kv_len,
@@ -180,7 +168,7 @@ class Decoder:
             s.pos += 1
         if self._batch is None:
             self._batch = BatchSampling([s.params for s in seqs], [s.generator for s in seqs], self.device)
-        return self._finish_step(seqs, logits, self._batch)
+        return self._sample(seqs, logits, self._batch)
 
     @torch.inference_mode()  # _release moves penalty rows that add_many created as inference tensors
     def cancel(self, seq: Sequence) -> None:
@@ -217,27 +205,35 @@ class Decoder:
         seq.window = len(everything) - self.max_len // 2
         self._prefill([seq], [everything[seq.window:-1]])
 
-    def _finish_step(self, seqs: list[Sequence], logits: torch.Tensor, bs: BatchSampling) -> list[StepOutput]:
+    def _sample(self, seqs: list[Sequence], logits: torch.Tensor, bs: BatchSampling) -> Launched:
+        # the rows of `seqs` are the consecutive slots first..first+B-1: slices, never index tensors to copy over
+        first, B = seqs[0].slot, len(seqs)
         logits = logits.float()  # (B, V)
         if self._vocab_mask is not None:
             logits = logits + self._vocab_mask
         raw = logits
-        rows = [s.slot for s in seqs]
         if bs.bias is not None:  # out of place: raw keeps the model's own distribution for logprobs
             rows_b, tokens_b, values = bs.bias
             logits = logits.index_put((rows_b, tokens_b), values, accumulate=True)
         if bs.penalised:
-            logits = apply_penalties(logits, bs, self._counts[rows], self._seen[rows])
+            logits = apply_penalties(logits, bs, self._counts[first:first + B], self._seen[first:first + B])
         constrained = [i for i, s in enumerate(seqs) if s.constraint is not None]
         if constrained:
             logits = mask_logits(logits, constrained, [seqs[i].constraint for i in constrained])
         tokens = sample(logits, bs, self.rng)
-        lps = token_logprobs(raw, tokens, bs.top_logprobs) if bs.top_logprobs is not None else None
+        self._last_token[first:first + B] = tokens
         if self._counts is not None:
-            slots = torch.tensor(rows, device=self.device)
-            self._counts[slots, tokens] += 1
-            self._seen[slots, tokens] = True
-        outputs = [self._emit(s, t, lps[i] if lps else None) for i, (s, t) in enumerate(zip(seqs, tokens.tolist()))]
+            rows = torch.arange(first, first + B, device=self.device)
+            self._counts[rows, tokens] += 1
+            self._seen[rows, tokens] = True
+        lps = logprob_tensors(raw, tokens, bs.top_logprobs) if bs.top_logprobs is not None else ()
+        return Launched.copy_to_host(seqs, tokens, lps)
+
+    def _read_back(self, launched: Launched) -> list[StepOutput]:
+        tokens, lps = launched.on_host()
+        lps = token_logprobs(tokens, *lps) if lps else None
+        outputs = [self._emit(s, t, lps[i] if lps else None) for i, (s, t) in enumerate(zip(launched.seqs, tokens))
+                   if not s.done]  # finished or cancelled since the launch
         for out in outputs:
             if out.finish_reason is not None:
                 self._release(out.seq)
@@ -273,7 +269,7 @@ class Decoder:
             self._seen = torch.zeros(self.max_batch, V, dtype=torch.bool, device=self.device)
         self._counts[seq.slot] = 0
         self._seen[seq.slot] = False
-        self._seen[seq.slot, torch.tensor(seq.prompt, device=self.device)] = True
+        self._seen[seq.slot, to_device(seq.prompt, torch.long, self.device)] = True
 
     def _release(self, seq: Sequence) -> None:
         if self.prefix_cache is not None:
@@ -282,6 +278,7 @@ class Decoder:
         slot, last = seq.slot, self.running[-1]
         if last is not seq:
             self.cache.move(last.slot, slot, last.pos)
+            self._last_token[slot] = self._last_token[last.slot]
             if self._counts is not None:
                 self._counts[slot] = self._counts[last.slot]
                 self._seen[slot] = self._seen[last.slot]

@@ -50,26 +50,36 @@ class TokenLogprob:
     top: list[tuple[int, float]]  # the most likely tokens and their logprobs, best first
 
 
+def to_device(values: list, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A host list as a tensor on `device`. On CUDA the copy is queued behind the GPU's work (pinned memory,
+    non_blocking) instead of waiting for it to finish, so that preparing a step never waits for the one before."""
+    return torch.tensor(values, dtype=dtype, pin_memory=device.type == "cuda").to(device, non_blocking=True)
+
+
 class BatchSampling:
     """The sampling parameters of the rows of a batch, as tensors; rebuilt when the batch changes."""
 
     def __init__(self, params: list[SamplingParams], generators: list[torch.Generator | None],
                  device: torch.device):
         def col(values, dtype=torch.float32):
-            return torch.tensor(values, dtype=dtype, device=device)
+            return to_device(list(values), dtype, device)
 
         self.params = params
         self.generators = generators
         # the batch changes at nearly every step of a busy server: the columns cross to the device in one copy
-        columns = torch.tensor([[p.temperature, p.top_k, p.top_p, p.min_p, p.presence_penalty, p.frequency_penalty,
-                                 p.repetition_penalty] for p in params], dtype=torch.float32).T.contiguous().to(device)
+        columns = col([[p.temperature, p.top_k, p.top_p, p.min_p, p.presence_penalty, p.frequency_penalty,
+                        p.repetition_penalty] for p in params]).T
         (self.temperature, top_k, self.top_p, self.min_p, self.presence, self.frequency,
          self.repetition) = columns.unbind(0)
         self.top_k = top_k.long()  # exact below 2**24; any larger one is clamped to the vocabulary anyway
         self.greedy = self.temperature == 0
         self.all_greedy = all(p.greedy for p in params)
         sampled = [p for p in params if not p.greedy]
-        self.filter_kp = any(p.top_k > 0 or p.top_p < 1 for p in sampled)
+        filtering = [p for p in sampled if p.top_k > 0 or p.top_p < 1]
+        self.filter_kp = bool(filtering)
+        # the most tokens a row keeps after top-k (0: the whole vocabulary), known here rather than read back from
+        # the device in the middle of a step
+        self.k_max = 0 if any(p.top_k <= 0 for p in filtering) else max((p.top_k for p in filtering), default=1)
         self.filter_min_p = any(p.min_p > 0 for p in sampled)
         self.penalised = any(p.penalised for p in params)
         # logit_bias as (rows, token ids, values) tensors, built once per batch rather than once per step
@@ -94,7 +104,7 @@ def _filter_top_k_top_p(logits: torch.Tensor, bs: BatchSampling) -> torch.Tensor
     # rows that filter nothing (or are greedy) ask for one value, so they never force a full sort
     filters = ~bs.greedy & ((bs.top_k > 0) | (bs.top_p < 1))
     k_row = torch.where(bs.top_k > 0, bs.top_k.clamp(max=V), V).masked_fill(~filters, 1)  # (B,)
-    k_max = int(k_row.max())
+    k_max = min(bs.k_max, V) if bs.k_max else V
     values, _ = torch.topk(logits, k_max, dim=-1)  # (B, k_max), sorted high to low
     in_k = torch.arange(k_max, device=logits.device)[None, :] < k_row[:, None]
     values = values.masked_fill(~in_k, float("-inf"))
@@ -132,10 +142,17 @@ def sample(logits: torch.Tensor, bs: BatchSampling, rng: torch.Generator | None 
     return torch.where(bs.greedy, greedy_tokens, sampled)
 
 
-def token_logprobs(raw_logits: torch.Tensor, tokens: torch.Tensor, n_top: int) -> list[TokenLogprob]:
-    """Log-probabilities of the model's own distribution (before any sampling parameter), as vLLM reports them."""
+def logprob_tensors(raw_logits: torch.Tensor, tokens: torch.Tensor, n_top: int) -> tuple[torch.Tensor, ...]:
+    """Log-probabilities of the model's own distribution (before any sampling parameter), as vLLM reports them:
+    the chosen tokens' (B,), then the n_top best values and ids (B, n_top), still on the logits' device."""
     logp = F.log_softmax(raw_logits, dim=-1)
-    chosen = logp.gather(1, tokens[:, None]).squeeze(1).tolist()
+    chosen = logp.gather(1, tokens[:, None]).squeeze(1)
     top_vals, top_ids = torch.topk(logp, n_top, dim=-1)
+    return chosen, top_vals, top_ids
+
+
+def token_logprobs(tokens: list[int], chosen: torch.Tensor, top_vals: torch.Tensor,
+                   top_ids: torch.Tensor) -> list[TokenLogprob]:
+    """logprob_tensors' output, read on the host, one TokenLogprob per row."""
     return [TokenLogprob(t, lp, list(zip(ids, vals)))
-            for t, lp, ids, vals in zip(tokens.tolist(), chosen, top_ids.tolist(), top_vals.tolist())]
+            for t, lp, ids, vals in zip(tokens, chosen.tolist(), top_ids.tolist(), top_vals.tolist())]

@@ -11,6 +11,7 @@ from checkpoints import tiny_model, write_nanogpt
 from engine import Engine, Failure, ModelBusy, ModelNotFound, ModelNotLoadable, Registry, Unavailable
 from engine import request as request_module
 from model.checkpoint import Checkpoint
+from model.generate import generate
 from model.loader import LoadedModel
 from model.sampling import SamplingParams
 from model.settings import ModelSettings
@@ -33,8 +34,9 @@ def _wait(predicate, timeout: float = 30) -> None:
         time.sleep(0.01)
 
 
-def test_two_requests_share_the_batch_and_finish(lm):
-    engine = Engine(lm, max_batch=4)
+@pytest.mark.parametrize("overlap", [False, True])  # True: the CUDA mode (model.generate.Decoder.step)
+def test_two_requests_share_the_batch_and_finish(lm, overlap):
+    engine = Engine(lm, max_batch=4, overlap=overlap)
     try:
         prompt = TOK.encode("Once upon")
         a = engine.submit([prompt], [SamplingParams(max_tokens=12, temperature=0)])
@@ -42,6 +44,7 @@ def test_two_requests_share_the_batch_and_finish(lm):
         outs_b = list(b.outputs())
         outs_a = list(a.outputs())
         assert [o.n_tokens for o in outs_a][-1] == 12 and outs_a[-1].finish_reason == "length"
+        assert "".join(o.text for o in outs_a) == generate(lm, [prompt], SamplingParams(12, temperature=0))[0].text
         assert {o.choice for o in outs_b} == {0, 1}
         _wait(lambda: engine.idle)
     finally:
@@ -49,9 +52,10 @@ def test_two_requests_share_the_batch_and_finish(lm):
         assert engine.join(10)
 
 
-def test_a_request_nobody_reads_is_ended(lm, monkeypatch):
+@pytest.mark.parametrize("overlap", [False, True])
+def test_a_request_nobody_reads_is_ended(lm, monkeypatch, overlap):
     monkeypatch.setattr(request_module, "MAX_UNREAD", 50)
-    engine = Engine(lm, max_batch=2)
+    engine = Engine(lm, max_batch=2, overlap=overlap)
     try:
         request = engine.submit([TOK.encode("Once")] * 2, [SamplingParams(max_tokens=4000, ignore_eos=True)] * 2)
         _wait(lambda: engine.idle)  # nobody calls request.outputs()
