@@ -1,5 +1,5 @@
 #!/bin/bash
-# session 12, run 3: the engine process's mailboxes wake nobody (new, engine/host.py Polled) against d1a2ca8 (old:
+# session 12, run 3: the engine process's mailboxes wake nobody (new: d1a2ca8 with polled.diff applied) against d1a2ca8 (old:
 # overlap alone), bench.serve alternated twice
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PATH=/tmp/site/bin:$PATH
