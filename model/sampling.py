@@ -79,7 +79,7 @@ class BatchSampling:
         self.filter_kp = bool(filtering)
         # the most tokens a row keeps after top-k (0: the whole vocabulary), known here rather than read back from
         # the device in the middle of a step
-        self.k_max = 0 if any(p.top_k <= 0 for p in filtering) else max((p.top_k for p in filtering), default=1)
+        self.k_max = 0 if any(p.top_k <= 0 for p in filtering) else max((p.top_k for p in filtering), default=0)
         self.filter_min_p = any(p.min_p > 0 for p in sampled)
         self.penalised = any(p.penalised for p in params)
         # logit_bias as (rows, token ids, values) tensors, built once per batch rather than once per step
