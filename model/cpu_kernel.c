@@ -70,6 +70,50 @@ static inline void store(float *y, const float *sums, const float *b, long o, lo
     for (long k = 0; k < 8; k++)                                                                        \
         wk[k] = w + (o + (k < n ? k : n - 1)) * in;
 
+#if defined(__AVX512F__)
+/* Several rows of x against eight fp32 weight rows, three rows of x at a time: 24 sums in registers, 11 loads
+ * for 24 FMAs (one row at a time takes 9 loads for 8, and the loads bound it). in: a multiple of 16. */
+static void dot8_rows_by3(const float *x, const float *const *wk, const float *b, float *y, long rows, long in,
+                          long out, long o, long n, int act, int add) {
+    for (long r = 0; r < rows; r += 3) {
+        long m = rows - r < 3 ? rows - r : 3;
+        const float *x0 = x + r * in, *x1 = x + (r + (m > 1)) * in, *x2 = x + (r + (m > 2) * 2) * in;
+        __m512 a0[8], a1[8], a2[8];
+        for (int k = 0; k < 8; k++)
+            a0[k] = a1[k] = a2[k] = _mm512_setzero_ps();
+        for (long i = 0; i < in; i += 16) {
+            __m512 v0 = _mm512_loadu_ps(x0 + i), v1 = _mm512_loadu_ps(x1 + i), v2 = _mm512_loadu_ps(x2 + i);
+            for (int k = 0; k < 8; k++) {
+                __m512 wv = _mm512_loadu_ps(wk[k] + i);
+                a0[k] = _mm512_fmadd_ps(wv, v0, a0[k]);
+                a1[k] = _mm512_fmadd_ps(wv, v1, a1[k]);
+                a2[k] = _mm512_fmadd_ps(wv, v2, a2[k]);
+            }
+        }
+        __m512 *acc[3] = {a0, a1, a2};
+        for (long j = 0; j < m; j++) {
+            float sums[8];
+            for (int k = 0; k < 8; k++)
+                sums[k] = _mm512_reduce_add_ps(acc[j][k]);
+            store(y + (r + j) * out, sums, b, o, n, act, add);
+        }
+    }
+}
+#endif
+
+/* Every row of x against eight fp32 weight rows: three rows at a time where the CPU has AVX-512 (1.2-1.8x at 8
+ * and 16 rows on GPT-2's shapes on a Xeon), else one. */
+static void dot8_fp32(const float *x, const float *const *wk, const float *b, float *y, long rows, long in,
+                      long out, long o, long n, int act, int add) {
+#if defined(__AVX512F__)
+    if (rows > 1 && in % 16 == 0) {
+        dot8_rows_by3(x, wk, b, y, rows, in, out, o, n, act, add);
+        return;
+    }
+#endif
+    DOT8_ROWS(float, FP32, wk)
+}
+
 /* x: (rows, in), w: (out, in), b: (out) or NULL, y: (rows, out); all contiguous. Each thread takes a band of
  * w's rows, eight at a time (eight streams a thread beat four by ~10%: GPT-2 124M's 49 decode products, 19.7 vs
  * 22.2 ms median). */
@@ -78,7 +122,7 @@ void product(const float *x, const float *w, const float *b, float *y,
     #pragma omp for schedule(static)
     for (long o = 0; o < out; o += 8) {
         EIGHT_ROWS(float)
-        DOT8_ROWS(float, FP32, wk)
+        dot8_fp32(x, wk, b, y, rows, in, out, o, n, act, add);
     }
 }
 
@@ -152,7 +196,7 @@ void product_bf16(const float *x, const uint16_t *w, const float *b, float *y,
                 for (long i = 0; i < in; i++)
                     wide[k * in + i] = bf16_to_float(wk[k][i]);
             }
-            DOT8_ROWS(float, FP32, wr)
+            dot8_fp32(x, wr, b, y, rows, in, out, o, n, act, add);
         } else {
             DOT8_ROWS(uint16_t, BF16, wk)
         }
