@@ -23,10 +23,11 @@ from .kv_cache import KVCache
 from .loader import LoadedModel
 from .prefix_cache import BLOCK, PrefixCache
 from .sampling import (BatchSampling, SamplingParams, TokenLogprob, apply_penalties, logprob_tensors, sample,
-                       to_device, token_logprobs)
+                       token_logprobs)
 from .sequence import Launched, Sequence, StepOutput
 from .stop import StopMatcher
 from .tokenizer import IncrementalDetokenizer
+from .transfer import to_device
 
 class Decoder:
     def __init__(self, lm: LoadedModel, max_batch: int = 8, max_len: int | None = None, seed: int | None = None,

@@ -25,6 +25,7 @@ import llguidance
 import torch
 
 from .tokenizer import Tokenizer
+from .transfer import to_device
 
 log = logging.getLogger(__name__)
 BITS = 32  # llguidance's mask: one bit per token, 32 tokens per int32
@@ -188,5 +189,5 @@ def mask_logits(logits: torch.Tensor, rows: list[int], constraints: list[Constra
     allowed = unpack(bitmask.to(device, non_blocking=True), V)
     if len(rows) == logits.size(0):
         return logits.masked_fill(~allowed, float("-inf"))
-    index = torch.tensor(rows, pin_memory=device.type == "cuda").to(device, non_blocking=True)
+    index = to_device(rows, torch.long, device)
     return logits.index_put((index,), logits[index].masked_fill(~allowed, float("-inf")))

@@ -19,6 +19,7 @@ import torch
 
 from .config import GPTConfig
 from .kv_cache import KVCache
+from .transfer import to_device
 
 BLOCK = 16  # tokens per block (vLLM's default): a prompt reuses its cached prefix rounded down to this
 
@@ -89,9 +90,7 @@ class PrefixCache:
         self._touch(chain + new)
 
     def _rows(self, blocks: list[Block]) -> torch.Tensor:
-        # from pinned memory on CUDA: the copy is queued behind the decode step rather than waiting for it
-        rows = torch.tensor([b.index for b in blocks], pin_memory=self.pool.device.type == "cuda")
-        return rows.to(self.pool.device, non_blocking=True)
+        return to_device([b.index for b in blocks], torch.long, self.pool.device)
 
     def _touch(self, chain: list[Block]) -> None:
         for block in reversed(chain):  # the first block ends most recent: parents outlive their children

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch.nn import functional as F
 
+from .transfer import to_device
+
 if TYPE_CHECKING:
     from .grammar import CompiledGrammar
 
@@ -50,19 +52,13 @@ class TokenLogprob:
     top: list[tuple[int, float]]  # the most likely tokens and their logprobs, best first
 
 
-def to_device(values: list, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """A host list as a tensor on `device`. On CUDA the copy is queued behind the GPU's work (pinned memory,
-    non_blocking) instead of waiting for it to finish, so that preparing a step never waits for the one before."""
-    return torch.tensor(values, dtype=dtype, pin_memory=device.type == "cuda").to(device, non_blocking=True)
-
-
 class BatchSampling:
     """The sampling parameters of the rows of a batch, as tensors; rebuilt when the batch changes."""
 
     def __init__(self, params: list[SamplingParams], generators: list[torch.Generator | None],
                  device: torch.device):
         def col(values, dtype=torch.float32):
-            return to_device(list(values), dtype, device)
+            return to_device(values, dtype, device)
 
         self.params = params
         self.generators = generators
