@@ -72,7 +72,8 @@ static inline void store(float *y, const float *sums, const float *b, long o, lo
 
 #if defined(__AVX512F__)
 /* Several rows of x against eight fp32 weight rows, three rows of x at a time: 24 sums in registers, 11 loads
- * for 24 FMAs (one row at a time takes 9 loads for 8, and the loads bound it). in: a multiple of 16. */
+ * for 24 FMAs (one row at a time takes 9 loads for 8, and the loads bound it). A last group of one or two rows
+ * repeats its first row in the missing places: those sums are computed, not stored. in: a multiple of 16. */
 static void dot8_rows_by3(const float *x, const float *const *wk, const float *b, float *y, long rows, long in,
                           long out, long o, long n, int act, int add) {
     for (long r = 0; r < rows; r += 3) {
