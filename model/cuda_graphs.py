@@ -12,9 +12,14 @@ addresses, so (as gpt-fast and vLLM do):
 A prefill is ~120 launches: ~4 ms of host time for 0.7 ms of GPU work on an H200, and a busy server prefills at
 almost every step. Its graphs pad the prompts to a length bucket (causal attention: padding after a prompt changes
 nothing before it) and their count to a rows bucket; the logits come from each prompt's own last token.
-Used by model.generate.Decoder when the model is on CUDA; the CPU path never comes here.
+Batches up to FUSED_MAX_BATCH capture model/cuda_step.py's Triton step (~65 kernels) instead of PyTorch's, when
+Triton is installed and compiles it here; one graph then serves every key length, since its attention reads each
+row's own keys. Used by model.generate.Decoder when the model is on CUDA; the CPU path never comes here.
 """
 from __future__ import annotations
+
+import logging
+from typing import Callable
 
 import torch
 
@@ -27,6 +32,8 @@ PREFILL_ROWS = (1, 2, 4, 8, 16)
 PREFILL_LENGTHS = (16, 32, 64, 128, 256, 512, 1024, 2048)
 # prefill graphs hold up to this many tokens (the engine's prefill budget on CUDA), or one prompt of any length
 PREFILL_GRAPH_TOKENS = 2048
+FUSED_MAX_BATCH = 4  # the Triton step up to here: PyTorch's is as fast at 8 rows on an H200 (bench/fused_step.py)
+log = logging.getLogger(__name__)
 
 
 def _buckets(candidates: tuple[int, ...], limit: int) -> list[int]:
@@ -34,10 +41,26 @@ def _buckets(candidates: tuple[int, ...], limit: int) -> list[int]:
     return out + [limit]
 
 
+def fused_step(model: GPT, cache: KVCache) -> Callable | None:
+    """model/cuda_step.py's decode_step, if Triton is installed, the step computes this model, and its kernels
+    compile here (a first step into slot 0, which every prefill overwrites); else None."""
+    try:
+        from . import cuda_step
+        if not cuda_step.supports(model):
+            return None
+        zero = torch.zeros((1, 1), dtype=torch.long, device=cache.k[0].device)
+        cuda_step.decode_step(model, zero, zero, cache.rows(0, 1))
+        return cuda_step.decode_step
+    except Exception:  # no Triton, or no C compiler for its launchers: PyTorch's step serves, graphed as ever
+        log.warning("the Triton decode step is unavailable; decoding with PyTorch's", exc_info=True)
+        return None
+
+
 class GraphedDecode:
     """Captured decode steps over the rows 0..b-1 of `cache`; `run` replays the smallest graph that fits."""
 
-    def __init__(self, model: GPT, cache: KVCache, max_batch: int):
+    def __init__(self, model: GPT, cache: KVCache, max_batch: int, fused: bool = True):
+        """fused=False captures PyTorch's step at every batch size."""
         self.model = model
         self.cache = cache
         self.device = cache.k[0].device
@@ -47,6 +70,8 @@ class GraphedDecode:
         self.idx = torch.zeros((n, 1), dtype=torch.long, device=self.device)
         self.pos = torch.zeros((n, 1), dtype=torch.long, device=self.device)
         self.graphs: dict[tuple[int, int], tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
+        with torch.inference_mode():
+            self.fused = fused_step(model, cache) if fused else None
         self._capture_all()
 
     @torch.inference_mode()
@@ -57,6 +82,9 @@ class GraphedDecode:
         # capture largest first, so the shared pool is sized by the biggest graph and the rest reuse it
         for b in reversed(self.batch_buckets):
             for kv in reversed(self.kv_buckets):
+                if self._is_fused(b) and kv != self.kv_buckets[-1]:
+                    self.graphs[(b, kv)] = self.graphs[(b, self.kv_buckets[-1])]
+                    continue
                 caches = self.cache.rows(0, b)
                 with torch.cuda.stream(stream):
                     # warm up on a side stream (cuBLAS handles, SDPA kernel choice) before capturing
@@ -70,7 +98,12 @@ class GraphedDecode:
         torch.cuda.synchronize(self.device)
         # the warm-up and capture wrote into the cache's slots at position 0: harmless, every prefill overwrites
 
+    def _is_fused(self, b: int) -> bool:
+        return self.fused is not None and b <= FUSED_MAX_BATCH
+
     def _forward(self, b: int, caches: list[LayerCache], kv_len: int) -> torch.Tensor:
+        if self._is_fused(b):
+            return self.fused(self.model, self.idx[:b], self.pos[:b], caches)
         # without `start`, forward_cached always builds the mask from the positions and writes the cache
         # through index tensors: nothing depends on the positions' values, so one capture serves the bucket.
         # Any attention kernel: a graph's shape is fixed, so cuDNN's build per shape is paid once, at load, and
