@@ -67,8 +67,12 @@ def test_overlapped_outputs_equal_synchronous_ones(lm):
     for i, seq in seqs.items():
         want = expected[i]
         assert (seq.tokens, seq.text, seq.finish_reason) == (want.tokens, want.text, want.finish_reason), i
-        assert [(lp.token, lp.logprob, lp.top) for lp in seq.logprobs] == \
-            [(lp.token, lp.logprob, lp.top) for lp in want.logprobs], i
+        # the same tokens; values equal to fp32 rounding: an overlapped step still decodes a row that finished,
+        # and on a CPU the batch's size can change the order of a row's sums (cpu_paths picks per row count)
+        assert [(lp.token, [t for t, _ in lp.top]) for lp in seq.logprobs] == \
+            [(lp.token, [t for t, _ in lp.top]) for lp in want.logprobs], i
+        assert [[lp.logprob, *(v for _, v in lp.top)] for lp in seq.logprobs] == \
+            [pytest.approx([lp.logprob, *(v for _, v in lp.top)], rel=1e-5) for lp in want.logprobs], i
         outs = streams[i]
         assert [o.token for o in outs] == seq.tokens and "".join(o.text for o in outs) == seq.text
         assert [o.finish_reason for o in outs] == [None] * (len(outs) - 1) + [seq.finish_reason]
