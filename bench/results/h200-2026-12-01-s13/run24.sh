@@ -1,0 +1,13 @@
+#!/bin/bash
+# session 13, run 5: HTTP A/B of the Triton batch-1 step (new) against 62a9aca (old), alternated
+# a third alternation, shipped tiles
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PATH=/tmp/site/bin:$PATH
+NEW=$PWD; OLD=$PWD/.whl/old
+run() {  # name, tree
+  local name=$1 tree=$2
+  (cd $tree && PYTHONPATH=/tmp/site:$tree python3 -m bench.serve --device cuda --no-peer --no-model-only --rounds 2 \
+     --concurrency 1,32,128,256 --json $OUT/$name.json --plot $OUT/$name.png > /tmp/$name.log 2>&1)
+  echo "== $name $(date +%T) $(grep 'server warm' /tmp/$name.log)"; grep -E "^ +[0-9]+ +[0-9.]+ " /tmp/$name.log; grep "/health" /tmp/$name.log
+}
+run new_r5 $NEW; run old_r5 $OLD; run new_r6 $NEW
