@@ -27,7 +27,7 @@ def check_against_pytorch(dtype_name: str, bias: bool, gelu: str, device: str) -
     caches[0].kv.normal_(generator=torch.Generator(device).manual_seed(0))  # stale keys that must stay unseen
     caches[1].kv.copy_(caches[0].kv)
     idx = torch.tensor([[5], [7], [11]], device=device)
-    pos = torch.tensor([[4], [0], [9]], device=device)  # three rows of the 16 a program takes, at their own lengths
+    pos = torch.tensor([[4], [0], [9]], device=device)  # three rows at their own lengths, one after another
     want = model.forward_cached(idx, pos, caches[0].rows(0, 3), 10)
     got = cuda_step.decode_step(model, idx, pos, caches[1].rows(0, 3))
     # bf16: the products sum in another order, so a rounding may land one unit (2**-8 relative) apart
