@@ -57,8 +57,7 @@ class Gpt(ctypes.Structure):  # cpu_step.c's Gpt
 def matrices_of(model: GPT) -> torch.dtype | None:
     """How the model's products hold their weights: fp32, bf16 (nn.Linear) or int8 (model/quantize.py's CPU
     layers); None for a mix, or for layers the C step does not know."""
-    products = [model.lm_head] + [m for b in model.transformer.h
-                                  for m in (b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj)]
+    products = model.products()
     if all(isinstance(m, Int8Linear) and m.cpu for m in products) and isinstance(model.transformer.wte, Int8Embedding):
         return torch.int8
     dtypes = {m.weight.dtype if type(m) is nn.Linear else None for m in products}

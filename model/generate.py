@@ -29,6 +29,7 @@ from .stop import StopMatcher
 from .tokenizer import IncrementalDetokenizer
 from .transfer import to_device
 
+
 class Decoder:
     def __init__(self, lm: LoadedModel, max_batch: int = 8, max_len: int | None = None, seed: int | None = None,
                  cuda_graphs: bool = True, prefix_cache_mb: float = 0, overlap: bool = False):

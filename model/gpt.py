@@ -123,6 +123,11 @@ class GPT(nn.Module):
                 std = 0.02 / (2 * self.config.n_layer) ** 0.5 if name.endswith("c_proj.weight") else 0.02
                 nn.init.normal_(p, mean=0.0, std=std, generator=generator)
 
+    def products(self) -> list[nn.Module]:
+        """The head and each block's four products: nn.Linear, or model/quantize.py's int8 layers once quantized."""
+        return [self.lm_head] + [m for b in self.transformer.h
+                                 for m in (b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj)]
+
     def num_params(self, non_embedding: bool = True) -> int:
         """Parameter count; position embeddings excluded by default, as nanoGPT reports it."""
         n = sum(p.numel() for p in self.parameters())
