@@ -37,11 +37,10 @@ ACTIVATIONS = {None: 0, "none": 1, "tanh": 2}  # none, or nn.GELU's approximate=
 def supports(model: GPT) -> bool:
     """Whether this step computes `model`: 16-bit nn.Linear products (not model/quantize.py's int8) on CUDA, their
     weights contiguous (the kernel reads a row of w as K consecutive values)."""
-    p = model.lm_head.weight
-    products = [model.lm_head] + [m for b in model.transformer.h
-                                  for m in (b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj)]
-    return (p.is_cuda and p.dtype in (torch.bfloat16, torch.float16)
-            and all(type(m) is torch.nn.Linear and m.weight.is_contiguous() for m in products)
+    products = model.products()
+    # the layers' types first: model/quantize.py's int8 layers have no `weight`
+    return (all(type(m) is torch.nn.Linear and m.weight.is_contiguous() for m in products)
+            and products[0].weight.is_cuda and products[0].weight.dtype in (torch.bfloat16, torch.float16)
             and model.config.gelu_approximate in ("none", "tanh"))
 
 

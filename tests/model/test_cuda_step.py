@@ -49,6 +49,14 @@ def test_triton_step_gives_the_logits_and_cache_of_pytorchs(dtype_name, bias, ge
     assert run.returncode == 0, run.stderr[-3000:]
 
 
+def test_the_triton_step_declines_fp32_and_int8_models_without_raising():
+    from model import cuda_step
+    from model.quantize import quantize_model
+    model = tiny_model(seed=3).to("cuda" if torch.cuda.is_available() else "cpu")
+    assert not cuda_step.supports(model)  # fp32
+    assert not cuda_step.supports(quantize_model(model, "int8"))  # its layers have no `weight` to look at
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the step runs in CUDA graphs on a GPU")
 def test_on_cuda_graphed_triton_steps_give_eager_greedy_tokens():
     from model import cuda_graphs
