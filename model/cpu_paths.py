@@ -37,7 +37,7 @@ from torch.nn import functional as F
 
 from . import cpu_kernel
 
-BUCKETS = (1, 2, 4, 8, 16, 64)  # rows timed; a row count takes the first bucket at or above it, else the last
+BUCKETS = (1, 2, 4, 8, 16, 32, 64)  # rows timed; a row count takes the first bucket at or above it, else the last
 SLICE_BYTES = 8 << 20  # of a shape met past the budget of a timing pass
 REPEATS = 2  # timed passes per product and bucket, alternating products; the fastest counts
 log = logging.getLogger(__name__)
@@ -114,14 +114,15 @@ def shape_key(weight: torch.Tensor) -> str:
 
 
 def machine_key() -> str:
-    """What a choice depends on besides the shape: the CPU, the threads, torch, the kernel's source and the
-    candidates."""
+    """What a choice depends on besides the shape: the CPU, the threads, torch, the kernel's source, the
+    candidates and the buckets (a choice is one product per bucket)."""
     try:
         cpu = cpu_kernel.cpu_signature()
     except OSError:  # no /proc/cpuinfo
         cpu = platform.processor().encode()
     parts = [cpu, str(torch.get_num_threads()).encode(), torch.__version__.encode(),
-             cpu_kernel.source_bytes(), os.environ.get("CPU_KERNEL", "1").encode(), ",".join(PRODUCTS).encode()]
+             cpu_kernel.source_bytes(), os.environ.get("CPU_KERNEL", "1").encode(), ",".join(PRODUCTS).encode(),
+             repr(BUCKETS).encode()]
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
 
 

@@ -40,10 +40,24 @@ def test_timed_once_then_read_from_the_cache(monkeypatch):
     assert model.lm_head.cpu_paths == first[f"float32 {model.config.vocab_size}x32"]
 
 
+
+def test_a_choice_made_for_other_buckets_is_timed_again(monkeypatch):
+    # a cache written by a release with fewer buckets held one product too few per shape: read as this release's,
+    # a row count past its last bucket raised IndexError in every request
+    buckets = cpu_paths.BUCKETS
+    monkeypatch.setattr(cpu_paths, "BUCKETS", buckets[:-1])
+    cpu_paths.choose(tiny_model(1))
+    monkeypatch.setattr(cpu_paths, "BUCKETS", buckets)
+    model = tiny_model(2)
+    chosen = cpu_paths.choose(model)
+    assert all(len(paths) == len(cpu_paths.BUCKETS) for paths in chosen.values())
+    with torch.no_grad():
+        cpu_paths.product(torch.randn(200, 32), model.transformer.h[0].attn.c_attn)  # the last bucket
+
 def test_a_cached_choice_is_followed_exactly(monkeypatch):
     # a choice no timing would make, so that following it cannot be luck: PyTorch's product for one row,
-    # oneDNN's for 2..4, the kernel for 5..16 rows, oneDNN's beyond
-    plan = ["torch", "onednn", "onednn", "kernel", "kernel", "onednn"]
+    # oneDNN's for 2..4, the kernel for 5..32 rows, oneDNN's beyond
+    plan = ["torch", "onednn", "onednn", "kernel", "kernel", "kernel", "onednn"]
     model = tiny_model(3)
     shapes = {cpu_paths.shape_key(m.weight) for m in model.modules() if type(m) is torch.nn.Linear}
     cpu_paths.cache_file().parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +69,7 @@ def test_a_cached_choice_is_followed_exactly(monkeypatch):
         monkeypatch.setitem(cpu_paths.PRODUCTS, name,
                             lambda x, *a, name=name, fn=fn: calls.append((x.numel() // x.shape[-1], name)) or fn(x, *a))
     with torch.no_grad():
-        for rows, bucket in {1: 0, 2: 1, 3: 2, 16: 4, 17: 5, 200: 5}.items():  # BUCKETS: 1, 2, 4, 8, 16, 64
+        for rows, bucket in {1: 0, 2: 1, 3: 2, 16: 4, 17: 5, 32: 5, 33: 6, 200: 6}.items():  # 1, 2, 4, 8, 16, 32, 64
             calls.clear()
             cpu_paths.product(torch.randn(rows, 32), model.transformer.h[0].attn.c_attn)
             assert calls == [(rows, plan[bucket])]
