@@ -74,12 +74,15 @@ static inline void store(float *y, const float *sums, const float *b, long o, lo
 /* Several rows of x against eight fp32 weight rows, three rows of x at a time: 24 sums in registers, 11 loads
  * for 24 FMAs (one row at a time takes 9 loads for 8, and the loads bound it). A last group of one or two rows
  * repeats its first row in the missing places: those sums are computed, not stored. in: a multiple of 16.
- * While the eight rows sit in L1, each group of x's rows asks for its share of the next eight rows' lines (rows
- * k with k % groups == group), so that the next block streams in while this one is multiplied: GPT-2 124M's 49
- * products of 16 rows took 13.7-14.4 ms against 18.7-19.7 without, and of 8 rows 10.6-11.2 against 13.6-14.0
- * (Zen 5 EPYC, 2 threads, alternated); asking in the first group only, 17.4 and 12.1. */
+ * `streamed`: wk are the weights themselves, read from memory once. Then, while the eight rows sit in L1, each
+ * group of x's rows asks for its share of the next eight rows' lines (rows k with k % groups == group), so that
+ * the next block streams in while this one is multiplied: GPT-2 124M's 49 products of 16 rows took 13.7-14.4 ms
+ * against 18.7-19.7 without, and of 8 rows 10.6-11.2 against 13.6-14.0 (Zen 5 EPYC, 2 threads, alternated);
+ * asking in the first group only, 17.4 and 12.1. Else wk is a widened copy already in L1 (product_bf16), and the
+ * empty asm keeps each loaded weight vector in a register: without it GCC 12 folds the load into each of the
+ * vector's three FMAs, and 16 bf16 rows took 28.8-29.5 ms against 17.0-17.2 (with the next prefetch). */
 static void dot8_rows_by3(const float *x, const float *const *wk, const float *b, float *y, long rows, long in,
-                          long out, long o, long n, int act, int add) {
+                          long out, long o, long n, int act, int add, int streamed) {
     long groups = (rows + 2) / 3;
     for (long r = 0; r < rows; r += 3) {
         long group = r / 3, m = rows - r < 3 ? rows - r : 3;
@@ -91,7 +94,9 @@ static void dot8_rows_by3(const float *x, const float *const *wk, const float *b
             __m512 v0 = _mm512_loadu_ps(x0 + i), v1 = _mm512_loadu_ps(x1 + i), v2 = _mm512_loadu_ps(x2 + i);
             for (int k = 0; k < 8; k++) {
                 __m512 wv = _mm512_loadu_ps(wk[k] + i);
-                if (k % groups == group)  /* past w's end: no fault */
+                if (!streamed)
+                    __asm__("" : "+v"(wv));
+                else if (k % groups == group)  /* past w's end: no fault */
                     _mm_prefetch((const char *)(wk[k] + 8 * in + i), _MM_HINT_T0);
                 a0[k] = _mm512_fmadd_ps(wv, v0, a0[k]);
                 a1[k] = _mm512_fmadd_ps(wv, v1, a1[k]);
@@ -129,9 +134,9 @@ static void dot8_one_row(const float *x, const float *const *wk, long in, float 
 #endif
 
 /* Every row of x against eight fp32 weight rows: with AVX-512, one row prefetching and several three at a time
- * (1.2-1.8x at 8 and 16 rows on GPT-2's shapes on a Xeon); else one row at a time. */
+ * (1.2-1.8x at 8 and 16 rows on GPT-2's shapes on a Xeon); else one row at a time. streamed: as dot8_rows_by3. */
 static void dot8_fp32(const float *x, const float *const *wk, const float *b, float *y, long rows, long in,
-                      long out, long o, long n, int act, int add) {
+                      long out, long o, long n, int act, int add, int streamed) {
 #if defined(__AVX512F__)
     if (rows == 1 && in % 16 == 0) {
         float sums[8];
@@ -140,7 +145,7 @@ static void dot8_fp32(const float *x, const float *const *wk, const float *b, fl
         return;
     }
     if (rows > 1 && in % 16 == 0) {
-        dot8_rows_by3(x, wk, b, y, rows, in, out, o, n, act, add);
+        dot8_rows_by3(x, wk, b, y, rows, in, out, o, n, act, add, streamed);
         return;
     }
 #endif
@@ -155,7 +160,7 @@ void product(const float *x, const float *w, const float *b, float *y,
     #pragma omp for schedule(static)
     for (long o = 0; o < out; o += 8) {
         EIGHT_ROWS(float)
-        dot8_fp32(x, wk, b, y, rows, in, out, o, n, act, add);
+        dot8_fp32(x, wk, b, y, rows, in, out, o, n, act, add, 1);
     }
 }
 
@@ -228,8 +233,12 @@ void product_bf16(const float *x, const uint16_t *w, const float *b, float *y,
                 #pragma omp simd
                 for (long i = 0; i < in; i++)
                     wide[k * in + i] = bf16_to_float(wk[k][i]);
+#if AVX2_FMA  /* the same row of the next eight (a bad address does not fault): 16 rows 17.0 against 20.4 ms */
+                for (long i = 0; i < in; i += 32)
+                    _mm_prefetch((const char *)(wk[k] + 8 * in + i), _MM_HINT_T0);
+#endif
             }
-            dot8_fp32(x, wr, b, y, rows, in, out, o, n, act, add);
+            dot8_fp32(x, wr, b, y, rows, in, out, o, n, act, add, 0);
         } else {
             DOT8_ROWS(uint16_t, BF16, wk)
         }
