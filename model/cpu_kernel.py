@@ -4,7 +4,7 @@ A decode step multiplies one row per sequence by every weight matrix; its time s
 weights once. On this project's 2-core EPYC, oneDNN's one-row product streams 16-20 GB/s of the ~25 the cores
 reach and pays a fixed ~50 us a call; cpu_kernel.c, a plain blocked dot product, streams 20-27 GB/s. The 49
 products of a GPT-2 124M decode step, timed in one process: rows 1, 20-24 ms against oneDNN's 28; rows 2,
-31 against 56; rows 16, 56 against 66; rows 32, 96 both (it has prefetched since: see MAX_ROWS). Other CPUs
+31 against 56; rows 16, 56 against 66; rows 32, 96 both (for a Zen 5, see MAX_ROWS). Other CPUs
 rank them otherwise: model/cpu_paths.py times this kernel against oneDNN and MKL on each CPU and picks per shape
 and row count; past MAX_ROWS rows the kernel declines.
 

@@ -1,5 +1,6 @@
-"""model/cpu_paths.py: the product per shape and row count is timed once per machine and cached, a cached choice
-is followed exactly, CPU_MATMUL forces one, and every product decodes the bundled model's greedy tokens."""
+"""model/cpu_paths.py: the product per shape and row count is timed once per machine and cached (again for
+other buckets), a cached choice is followed exactly, CPU_MATMUL forces one, and every product decodes the
+bundled model's greedy tokens."""
 from __future__ import annotations
 
 import json
@@ -40,7 +41,6 @@ def test_timed_once_then_read_from_the_cache(monkeypatch):
     assert model.lm_head.cpu_paths == first[f"float32 {model.config.vocab_size}x32"]
 
 
-
 def test_a_choice_made_for_other_buckets_is_timed_again(monkeypatch):
     # a cache written by a release with fewer buckets held one product too few per shape: read as this release's,
     # a row count past its last bucket raised IndexError in every request
@@ -53,6 +53,7 @@ def test_a_choice_made_for_other_buckets_is_timed_again(monkeypatch):
     assert all(len(paths) == len(cpu_paths.BUCKETS) for paths in chosen.values())
     with torch.no_grad():
         cpu_paths.product(torch.randn(200, 32), model.transformer.h[0].attn.c_attn)  # the last bucket
+
 
 def test_a_cached_choice_is_followed_exactly(monkeypatch):
     # a choice no timing would make, so that following it cannot be luck: PyTorch's product for one row,
