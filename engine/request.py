@@ -2,6 +2,7 @@
 the request's mailbox, read by the greenlet or thread that submitted it."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -14,6 +15,7 @@ from .mailbox import TIMEOUT, Mailbox
 # its socket and stops taking them, while the engine would go on decoding for it; a reader that keeps up holds
 # one or two
 MAX_UNREAD = 1024
+log = logging.getLogger(__name__)
 
 
 class Output(NamedTuple):
@@ -103,6 +105,8 @@ class Request:
 
 
 def client_not_reading() -> Failure:
-    """What ends a request whose reader fell MAX_UNREAD outputs behind."""
+    """What ends a request whose reader fell MAX_UNREAD outputs behind. Logged, so that the server's log says why
+    a stream ended early, as gunicorn's does for a write that timed out (STREAM_WRITE_TIMEOUT)."""
+    log.warning("a request was ended: its client read none of its last %d tokens (client_not_reading)", MAX_UNREAD)
     return Failure(Unavailable(f"The client read none of the last {MAX_UNREAD} tokens; the request was ended.",
                                "client_not_reading"))
