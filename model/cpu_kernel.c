@@ -20,15 +20,71 @@
 
 static inline float activate(float v, int act) {
     if (act == ACT_GELU_ERF)
-        return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+        return 0.5f * v * erfcf(-v * 0.70710678118654752f);  /* 1 + erf(z) = erfc(-z), exact in the tail too */
     if (act == ACT_GELU_TANH)
-        return 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+        return v / (1.0f + expf(-1.5957691216057307f * (v + 0.044715f * v * v * v)));  /* 0.5 v (1 + tanh(u)) */
     return v;
 }
+
+#if defined(__AVX2__) && defined(__FMA__)
+/* e^x in eight lanes, within ~1 ulp: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so r is exact), e^r by
+ * Cephes' expf polynomial, 2^n put into the exponent. x is clamped to where e^x is a normal float. */
+static inline __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    static const float c[] = {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f,
+                              5.0000001201e-1f};
+    for (int k = 0; k < 5; k++)
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c[k]));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i two_n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(two_n));
+}
+
+/* activate() in eight lanes. glibc's erff and tanhf, one value a call, took ~2 ms of a 25 ms step of 16 rows
+ * (GPT-2 124M, 590k GELUs). erfc(a) for a = |z| by the Chebyshev fit of Numerical Recipes' erfcc (relative error
+ * below 1.2e-7 everywhere, so GELU's negative tail keeps its digits), and 1 + erf(z) is that erfc for z < 0, not
+ * 1 minus a number near 1; likewise GELU's tanh form, 0.5 v (1 + tanh(u)) = v / (1 + e^(-2u)). */
+static inline __m256 activate8(__m256 v, int act) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    if (act == ACT_GELU_TANH) {
+        __m256 minus_2u = _mm256_mul_ps(_mm256_set1_ps(-1.5957691216057307f),
+                                        _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(0.044715f), v), _mm256_mul_ps(v, v), v));
+        return _mm256_div_ps(v, _mm256_add_ps(one, exp8(minus_2u)));
+    }
+    if (act != ACT_GELU_ERF)
+        return v;
+    __m256 z = _mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f));
+    __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), z);
+    __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.5f), a, one));
+    static const float c[] = {-0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f, -0.18628806f, 0.09678418f,
+                              0.37409196f, 1.00002368f, -1.26551223f};
+    __m256 p = _mm256_set1_ps(0.17087277f);
+    for (int k = 0; k < 9; k++)
+        p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(c[k]));
+    __m256 erfc = _mm256_mul_ps(t, exp8(_mm256_fnmadd_ps(a, a, p)));
+    __m256 one_plus_erf = _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(2.0f), erfc), erfc, z);  /* z < 0: erfc */
+    return _mm256_mul_ps(_mm256_mul_ps(v, _mm256_set1_ps(0.5f)), one_plus_erf);
+}
+#endif
 
 /* The n outputs o..o+n-1 of one row of y from their sums: act(sum + bias), written, or added where `add` (a
  * residual connection). */
 static inline void store(float *y, const float *sums, const float *b, long o, long n, int act, int add) {
+#if defined(__AVX2__) && defined(__FMA__)
+    if (n == 8) {
+        __m256 v = _mm256_loadu_ps(sums);
+        if (b)
+            v = _mm256_add_ps(v, _mm256_loadu_ps(b + o));
+        v = activate8(v, act);
+        _mm256_storeu_ps(y + o, add ? _mm256_add_ps(_mm256_loadu_ps(y + o), v) : v);
+        return;
+    }
+#endif
     for (long k = 0; k < n; k++) {
         float v = activate(sums[k] + (b ? b[o + k] : 0.0f), act);
         y[o + k] = add ? y[o + k] + v : v;
