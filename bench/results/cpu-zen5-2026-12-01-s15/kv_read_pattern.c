@@ -1,6 +1,7 @@
 /* Reads a KV cache of GPT-2 124M shape (12 layers, 16 slots, 12 heads, positions 0..POS of MAX_LEN, fp32) the way
  * a 16-row decode step's attention does: per layer and (row, head), POS+1 keys then POS+1 values, 256 B each, summing
- * only; then the same bytes as one run. cc -O3 -march=native -fopenmp kv_read_pattern.c && ./a.out POS [MAX_LEN] */
+ * only; then the same bytes as one run. With -DPF=1 each run asks for the next one's lines in step, as the C step's
+ * attention does. cc -O3 -march=native -fopenmp -DPF=0|1 kv_read_pattern.c && ./a.out POS [MAX_LEN] */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdio.h>
@@ -28,8 +29,12 @@ int main(int argc, char **argv) {
                 for (long rh = 0; rh < S * H; rh++)
                     for (int kvi = 0; kvi < 2; kvi++) {
                         const float *p = kv + (((l * 2 + kvi) * S * H) + rh) * (size_t)T * D;
-                        for (long t = 0; t <= pos; t++)
+                        const float *q = kvi == 0 ? kv + (((l * 2 + 1) * S * H) + rh) * (size_t)T * D
+                                                  : kv + (((l * 2) * S * H) + rh + 1) * (size_t)T * D;
+                        for (long t = 0; t <= pos; t++) {
+                            if (PF) for (int d = 0; d < D; d += 16) _mm_prefetch((const char *)(q + t * D + d), _MM_HINT_T0);
                             for (int d = 0; d < D; d += 16) acc = _mm512_add_ps(acc, _mm512_load_ps(p + t * D + d));
+                        }
                     }
             }
             #pragma omp critical
