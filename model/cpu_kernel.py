@@ -96,13 +96,18 @@ def library() -> ctypes.CDLL | None:
             partial = path.with_suffix(f".{os.getpid()}.tmp")  # workers may build at once; each renames its own
             _compile([compiler, *FLAGS, *map(str, SOURCES), "-lm", "-o", str(partial)])
             os.replace(partial, path)
-        lib = ctypes.CDLL(str(path))
+        return load(path)
     except Exception as e:  # no compiler, a failed build, an unwritable cache: decode without the kernel
         log.warning("CPU kernel unavailable, decoding through oneDNN: %s", e)
         return None
     finally:
         if partial is not None and partial.exists():
             partial.unlink()
+
+
+def load(path: Path) -> ctypes.CDLL:
+    """A build of the kernel's sources, its products' argument types declared."""
+    lib = ctypes.CDLL(str(path))
     for name in (*KERNELS.values(), BF16_PAIRS):
         if hasattr(lib, name):  # BF16_PAIRS only where the CPU has AVX512-BF16
             getattr(lib, name).argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_long] * 3 + [ctypes.c_int] * 2

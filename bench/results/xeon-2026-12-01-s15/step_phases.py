@@ -37,11 +37,7 @@ def instrumented() -> ctypes.CDLL:
     out = tmp / "phases.so"
     subprocess.run(["cc", *cpu_kernel.FLAGS, "-I", str(src), str(src / "cpu_kernel.c"), str(tmp / "cpu_step.c"),
                     "-lm", "-o", str(out)], check=True)
-    lib = ctypes.CDLL(str(out))
-    for name in (*cpu_kernel.KERNELS.values(), cpu_kernel.BF16_PAIRS):
-        if hasattr(lib, name):
-                getattr(lib, name).argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_long] * 3 + [ctypes.c_int] * 2
-    return lib
+    return cpu_kernel.load(out)
 
 
 def main():
