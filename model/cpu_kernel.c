@@ -18,11 +18,15 @@
 #include <immintrin.h>
 #endif
 
+/* GELU(v) = 0.5 v (1 + erf(v / sqrt 2)), or in its tanh form 0.5 v (1 + tanh(u)), u = sqrt(2 / pi) (v + c v^3) */
+static const float SQRT_HALF = 0.70710678118654752f, MINUS_2_SQRT_2_OVER_PI = -1.5957691216057307f,
+                   GELU_CUBIC = 0.044715f;
+
 static inline float activate(float v, int act) {
     if (act == ACT_GELU_ERF)
-        return 0.5f * v * erfcf(-v * 0.70710678118654752f);  /* 1 + erf(z) = erfc(-z), exact in the tail too */
+        return 0.5f * v * erfcf(-v * SQRT_HALF);  /* 1 + erf(z) = erfc(-z), exact in the tail too */
     if (act == ACT_GELU_TANH)
-        return v / (1.0f + expf(-1.5957691216057307f * (v + 0.044715f * v * v * v)));  /* 0.5 v (1 + tanh(u)) */
+        return v / (1.0f + expf(MINUS_2_SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v)));  /* 0.5 v (1 + tanh(u)) */
     return v;
 }
 
@@ -53,13 +57,13 @@ static inline __m256 exp8(__m256 x) {
 static inline __m256 activate8(__m256 v, int act) {
     const __m256 one = _mm256_set1_ps(1.0f);
     if (act == ACT_GELU_TANH) {
-        __m256 cubic = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(0.044715f), v), _mm256_mul_ps(v, v), v);
-        __m256 minus_2u = _mm256_mul_ps(_mm256_set1_ps(-1.5957691216057307f), cubic);
+        __m256 cubic = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(GELU_CUBIC), v), _mm256_mul_ps(v, v), v);
+        __m256 minus_2u = _mm256_mul_ps(_mm256_set1_ps(MINUS_2_SQRT_2_OVER_PI), cubic);
         return _mm256_div_ps(v, _mm256_add_ps(one, exp8(minus_2u)));
     }
     if (act != ACT_GELU_ERF)
         return v;
-    __m256 z = _mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f));
+    __m256 z = _mm256_mul_ps(v, _mm256_set1_ps(SQRT_HALF));
     __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), z);
     __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.5f), a, one));
     static const float c[] = {-0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f, -0.18628806f, 0.09678418f,
