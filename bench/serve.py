@@ -28,6 +28,7 @@ import json
 import math
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -172,8 +173,6 @@ def start_llama_server(lm, gguf_type: str, prompt: list[int], args, max_batch: i
     from bench import llama_cpp
     from model.export_hf import export_hf
 
-    import shutil
-
     write_checkpoint(lm, tmp / "llama-export.pt")
     gguf = llama_cpp.to_gguf(export_hf(tmp / "llama-export.pt", tmp / "hf"), gguf_type)
     shutil.rmtree(tmp / "hf")  # 1 GB of temporaries: the GGUF is kept in llama_cpp's cache
@@ -298,6 +297,7 @@ def main(argv: list[str] | None = None) -> dict:
         if llama_proc is not None:
             from bench.llama_cpp import stop
             stop(llama_proc)
+        shutil.rmtree(tmp, ignore_errors=True)  # a 475 MB checkpoint per run otherwise
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     result = {"title": f"GPT-2 {args.size}, {name}, {str(dtype).removeprefix('torch.')}"
                        f"{', int8' if args.quantize != 'none' else ''}; prompt {args.prompt_len}, "
