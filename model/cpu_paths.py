@@ -39,7 +39,7 @@ from . import cpu_kernel
 
 BUCKETS = (1, 2, 4, 8, 16, 32, 64)  # rows timed; a row count takes the first bucket at or above it, else the last
 SLICE_BYTES = 8 << 20  # of a shape met past the budget of a timing pass
-REPEATS = 2  # timed passes per product and bucket, alternating products; the fastest counts
+REPEATS = 2  # rounds of timed passes over every bucket, each product in turn; the fastest counts
 log = logging.getLogger(__name__)
 _onednn_linear = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
 
@@ -174,11 +174,12 @@ def time_products(layers: list[nn.Linear]) -> dict[str, list[str]]:
     shapes = list(dict.fromkeys(shape_key(layer.weight) for layer in layers))
     choice: dict[str, list[str]] = {shape: [] for shape in shapes}
     report = []
+    passes = []
     for rows in BUCKETS:
         # past the kernel's rows a product is compute-bound: a slice of each shape, cached or not, times the same
         operands = _operands(layers, 2 * last_level_cache() if rows <= cpu_kernel.MAX_ROWS else 0)
-        xs = {w.shape[1]: torch.randn(rows, w.shape[1], dtype=w.dtype) for _, w, _ in operands}
-        times = _time(operands, xs)
+        passes.append((operands, {w.shape[1]: torch.randn(rows, w.shape[1], dtype=w.dtype) for _, w, _ in operands}))
+    for rows, times in zip(BUCKETS, _time(passes)):
         for shape in shapes:
             ranked = sorted((t[shape], name) for name, t in times.items() if shape in t)
             choice[shape].append(ranked[0][1] if ranked else "torch")
@@ -222,27 +223,32 @@ def _slice(w: torch.Tensor, b: torch.Tensor | None) -> tuple[torch.Tensor, torch
     return w[:n], None if b is None else b[:n]
 
 
-def _time(operands: list[Operand], xs: dict[int, torch.Tensor]) -> dict[str, dict[str, float]]:
-    """Per product, per shape: seconds in the fastest of REPEATS passes over the operands, each product making
-    whole passes in turn. A product that does not apply to a shape (tried once first, which also sets up
-    oneDNN's primitives) is left out for it. Without the GELU, which adds the same to each."""
-    first = {}
-    for shape, w, b in operands:
-        first.setdefault(shape, (w, b))
-    applies = {shape: _usable(xs[w.shape[1]], w, b) for shape, (w, b) in first.items()}
-    best: dict[str, dict[str, float]] = {name: {} for name in PRODUCTS}
+def _time(passes: list[tuple[list[Operand], dict[int, torch.Tensor]]]) -> list[dict[str, dict[str, float]]]:
+    """Per bucket's pass (operands, and the rows of x for each width), per product, per shape: seconds in the
+    fastest of REPEATS. Each round makes every bucket's pass with every product in turn (as cpu_step.time_steps
+    does, so that a burst of load spoils one sample of several buckets, not all of one). A product that does not
+    apply to a shape (tried once first, which also sets up oneDNN's primitives) is left out for it. Without the
+    GELU, which adds the same to each."""
+    applies, bests = [], []
+    for operands, xs in passes:
+        first = {}
+        for shape, w, b in operands:
+            first.setdefault(shape, (w, b))
+        applies.append({shape: _usable(xs[w.shape[1]], w, b) for shape, (w, b) in first.items()})
+        bests.append({name: {} for name in PRODUCTS})
     for _ in range(REPEATS):
-        for name, fn in PRODUCTS.items():
-            spent = {shape: 0.0 for shape in first if name in applies[shape]}
-            for shape, w, b in operands:
-                if shape in spent:
-                    x = xs[w.shape[1]]
-                    start = time.perf_counter()
-                    fn(x, w, b, None)
-                    spent[shape] += time.perf_counter() - start
-            for shape, t in spent.items():
-                best[name][shape] = min(best[name].get(shape, float("inf")), t)
-    return best
+        for (operands, xs), usable, best in zip(passes, applies, bests):
+            for name, fn in PRODUCTS.items():
+                spent = {shape: 0.0 for shape in usable if name in usable[shape]}
+                for shape, w, b in operands:
+                    if shape in spent:
+                        x = xs[w.shape[1]]
+                        start = time.perf_counter()
+                        fn(x, w, b, None)
+                        spent[shape] += time.perf_counter() - start
+                for shape, t in spent.items():
+                    best[name][shape] = min(best[name].get(shape, float("inf")), t)
+    return bests
 
 
 def _usable(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> set[str]:

@@ -146,6 +146,36 @@ def test_the_choice_is_timed_once_per_machine_then_followed(monkeypatch):
     assert FusedDecode.build(model, cache) is None  # PyTorch's step at every row count
 
 
+def test_a_burst_of_load_while_timing_does_not_decide_a_bucket(monkeypatch):
+    # A clock that only the two steps advance: the C step takes 1.0, PyTorch's 1.2, each 1.6x as long during a
+    # burst of load that lasts five consecutive steps. Wherever the burst falls, the C step wins every bucket.
+    model = tiny_model()
+    calls = 0
+
+    class Clock:
+        now = 0.0
+
+        @staticmethod
+        def perf_counter():
+            return Clock.now
+
+    def run(cost):
+        def timed(*args, **kwargs):
+            nonlocal calls
+            Clock.now += cost * (1.6 if burst <= calls < burst + 5 else 1.0)
+            calls += 1
+        return timed
+
+    monkeypatch.setattr(cpu_step, "time", Clock)
+    monkeypatch.setattr(FusedDecode, "run", run(1.0))
+    monkeypatch.setattr(model, "forward_cached", run(1.2))
+    steps = 2 * cpu_step.REPEATS * len(cpu_step.BUCKETS)
+    for burst in range(steps - 4):
+        calls = 0
+        assert cpu_step.time_steps(model, None, 1e-5) == [True] * len(cpu_step.BUCKETS), f"burst at step {burst}"
+        assert calls == steps
+
+
 def test_serves_only_what_it_knows(monkeypatch):
     cache = KVCache(tiny_model().config, 2, 16, "cpu", torch.float32)
     assert FusedDecode.build(tiny_model(), cache) is not None
