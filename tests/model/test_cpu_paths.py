@@ -55,6 +55,37 @@ def test_a_choice_made_for_other_buckets_is_timed_again(monkeypatch):
         cpu_paths.product(torch.randn(200, 32), model.transformer.h[0].attn.c_attn)  # the last bucket
 
 
+def test_a_burst_of_load_while_timing_does_not_decide_a_bucket(monkeypatch):
+    # Two products on a clock that only they advance: "kernel" takes 1.0 a call, "torch" 1.2, each 1.6x as long
+    # during a burst of load lasting three passes (a bucket's two samples of one product, and the other's
+    # between them, in a pass-per-bucket order). Wherever the burst falls, "kernel" wins every bucket and shape.
+    class Clock:
+        now = 0.0
+
+        @staticmethod
+        def perf_counter():
+            return Clock.now
+
+    def product(cost):
+        def timed(x, weight, bias, gelu):
+            Clock.now += cost * (1.6 if burst <= Clock.now < burst + length else 1.0)
+            return x
+        return timed
+
+    monkeypatch.setattr(cpu_paths, "time", Clock)
+    monkeypatch.setattr(cpu_paths, "PRODUCTS", {"kernel": product(1.0), "torch": product(1.2)})
+    layers = [m for m in tiny_model(1).modules() if isinstance(m, torch.nn.Linear)]
+    burst, length = -1.0, 0.0
+    cpu_paths.time_products(layers)
+    passes = cpu_paths.REPEATS * len(cpu_paths.BUCKETS) * 2
+    length = 3 * Clock.now / passes
+    start, end = Clock.now, 2 * Clock.now
+    for burst in torch.arange(start, end, length / 4).tolist():
+        Clock.now = start  # the first (untimed) calls of each product fall before the burst, as in a real run
+        chosen = cpu_paths.time_products(layers)
+        assert all(paths == ["kernel"] * len(cpu_paths.BUCKETS) for paths in chosen.values()), f"burst at {burst}"
+
+
 def test_a_cached_choice_is_followed_exactly(monkeypatch):
     # a choice no timing would make, so that following it cannot be luck: PyTorch's product for one row,
     # oneDNN's for 2..4, the kernel for 5..32 rows, oneDNN's beyond
