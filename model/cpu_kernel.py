@@ -115,6 +115,14 @@ def load(path: Path) -> ctypes.CDLL:
     return lib
 
 
+def set_one_row_stream(on: bool) -> None:
+    """Which reading order one fp32 row of x takes in the kernel, for this process (cpu_kernel.c's
+    `one_row_stream`: cpu_paths chooses it per machine). No-op without the kernel."""
+    lib = library()
+    if lib is not None:
+        lib.set_one_row_stream(int(on))
+
+
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
            gelu: str | None = None) -> torch.Tensor | None:
     """act(x @ weight.T + bias) for CPU tensors of at most MAX_ROWS rows, fp32 or bf16 (x, weight and bias of one

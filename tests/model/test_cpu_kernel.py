@@ -39,6 +39,23 @@ def test_products_equal_pytorch(rows, out_features, bias, gelu):
 
 
 @needs_kernel
+@pytest.mark.parametrize("stream", [False, True])  # eight weight rows side by side, or one after another
+@pytest.mark.parametrize("out_features", [1, 9, 2304])
+def test_one_row_products_equal_pytorch_in_both_reading_orders(stream, out_features):
+    g = torch.Generator().manual_seed(out_features)
+    x = torch.randn(1, 768, generator=g)
+    w = torch.randn(out_features, 768, generator=g) / 768 ** 0.5
+    b = torch.randn(out_features, generator=g)
+    cpu_kernel.set_one_row_stream(stream)
+    try:
+        y = cpu_kernel.linear(x, w, b, "tanh")
+    finally:
+        cpu_kernel.set_one_row_stream(False)
+    expected = F.gelu(F.linear(x.double(), w.double(), b.double()), approximate="tanh")
+    torch.testing.assert_close(y.double(), expected, rtol=1e-5, atol=1e-5)
+
+
+@needs_kernel
 @pytest.mark.parametrize("gelu", ["none", "tanh"])
 def test_gelu_is_exact_to_a_few_units_in_the_last_place_over_its_whole_range(gelu):
     # x times the identity: y is GELU(x) itself, from -20 to 20, where erf and tanh saturate and GELU is tiny

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from checkpoints import tiny_model
-from model import cpu_paths
+from model import cpu_kernel, cpu_paths
 from model.generate import generate
 from model.loader import load_model
 from model.sampling import SamplingParams
@@ -29,7 +29,7 @@ def _no_timing(by_shape):
 def test_timed_once_then_read_from_the_cache(monkeypatch):
     first = cpu_paths.choose(tiny_model(1))
     stored = json.loads(cpu_paths.cache_file().read_text())[cpu_paths.machine_key()]
-    assert stored == {shape: list(paths) for shape, paths in first.items()}
+    assert {k: v for k, v in stored.items() if k != cpu_paths.ONE_ROW_KEY} == {shape: list(paths) for shape, paths in first.items()}
     assert set(first) == {"float32 96x32", "float32 32x32", "float32 128x32", "float32 32x128",
                           f"float32 {tiny_model().config.vocab_size}x32"}
     for paths in first.values():
@@ -39,6 +39,26 @@ def test_timed_once_then_read_from_the_cache(monkeypatch):
     model = tiny_model(2)
     assert cpu_paths.choose(model) == first
     assert model.lm_head.cpu_paths == first[f"float32 {model.config.vocab_size}x32"]
+
+
+def test_the_one_row_reading_order_is_timed_once_per_machine_then_followed(monkeypatch):
+    orders = []
+    monkeypatch.setattr(cpu_kernel, "set_one_row_stream", orders.append)
+    cpu_paths.choose(tiny_model(1))
+    stored = json.loads(cpu_paths.cache_file().read_text())[cpu_paths.machine_key()]
+    timed = stored[cpu_paths.ONE_ROW_KEY]
+    assert isinstance(timed, bool) and orders[-1] == timed  # both orders timed, then the faster one set
+    assert set(orders[:-1]) == {False, True}
+
+    def no_timing(layers):
+        raise AssertionError("timed although the cache holds the choice")
+
+    monkeypatch.setattr(cpu_paths, "time_one_row", no_timing)
+    for cached in (not timed, timed):  # a choice no timing made, so that following it cannot be luck
+        cpu_paths.cache_file().write_text(json.dumps({cpu_paths.machine_key(): {**stored, cpu_paths.ONE_ROW_KEY: cached}}))
+        orders.clear()
+        cpu_paths.choose(tiny_model(2))
+        assert orders == [cached]
 
 
 def test_a_choice_made_for_other_buckets_is_timed_again(monkeypatch):
