@@ -203,10 +203,10 @@ static void dot8_one_row(const float *x, const float *const *wk, long in, float 
 
 /* dot8_one_row's sums, one row after another: a thread's band of w is then read as one sequential stream, left to
  * the hardware prefetchers. On the Zen 5 EPYC, GPT-2 124M's 48 one-row block products took 4.3-4.7 ms this way
- * against 5.2-5.4 (prefetches ahead on top of it, 256 to 1024 floats, were slower); on the Xeon (Sapphire Rapids
- * class) 4-6% longer than dot8_one_row (both 2 threads, alternated). So cpu_paths times the two on the model's
- * weights and sets `one_row_stream` (set_one_row_stream). Four sums a row keep two FMA units busy. in: a multiple
- * of 16. */
+ * against 5.2-5.4 in most minutes (prefetches ahead on top of it, 256 to 1024 floats, were slower); on the Xeon
+ * (Sapphire Rapids class) 4-6% longer than dot8_one_row, or no different (2 threads, alternated). So cpu_paths
+ * times the two on the model's weights and sets `one_row_stream` (set_one_row_stream). Four sums a row keep two
+ * FMA units busy. in: a multiple of 16. */
 static void dot8_one_row_stream(const float *x, const float *const *wk, long in, float *sums) {
     for (int k = 0; k < 8; k++) {
         const float *w = wk[k];

@@ -201,7 +201,8 @@ def time_one_row(layers: list[nn.Linear]) -> bool:
     """Whether the kernel's fp32 products of one row ran faster reading each weight row after another
     (cpu_kernel.c's dot8_one_row_stream) than eight side by side (dot8_one_row): the fastest of ONE_ROW_ROUNDS
     passes each, alternating, over whole layers while four times the last-level cache lasts (as a decode step
-    meets them: from memory). 15% faster on a Zen 5 EPYC, 4-6% slower on a Sapphire Rapids Xeon."""
+    meets them: from memory). Up to 15% faster on a Zen 5 EPYC, 4-6% slower to no different on a Sapphire
+    Rapids Xeon (bench/results/cpu-zen5-2026-12-01-s16/)."""
     operands = _operands(layers, 4 * last_level_cache())
     xs = {w.shape[1]: torch.randn(1, w.shape[1]) for _, w, _ in operands}
     best = {False: float("inf"), True: float("inf")}

@@ -29,7 +29,8 @@ def _no_timing(by_shape):
 def test_timed_once_then_read_from_the_cache(monkeypatch):
     first = cpu_paths.choose(tiny_model(1))
     stored = json.loads(cpu_paths.cache_file().read_text())[cpu_paths.machine_key()]
-    assert {k: v for k, v in stored.items() if k != cpu_paths.ONE_ROW_KEY} == {shape: list(paths) for shape, paths in first.items()}
+    products = {key: value for key, value in stored.items() if key != cpu_paths.ONE_ROW_KEY}
+    assert products == {shape: list(paths) for shape, paths in first.items()}
     assert set(first) == {"float32 96x32", "float32 32x32", "float32 128x32", "float32 32x128",
                           f"float32 {tiny_model().config.vocab_size}x32"}
     for paths in first.values():
@@ -55,7 +56,8 @@ def test_the_one_row_reading_order_is_timed_once_per_machine_then_followed(monke
 
     monkeypatch.setattr(cpu_paths, "time_one_row", no_timing)
     for cached in (not timed, timed):  # a choice no timing made, so that following it cannot be luck
-        cpu_paths.cache_file().write_text(json.dumps({cpu_paths.machine_key(): {**stored, cpu_paths.ONE_ROW_KEY: cached}}))
+        entry = {**stored, cpu_paths.ONE_ROW_KEY: cached}
+        cpu_paths.cache_file().write_text(json.dumps({cpu_paths.machine_key(): entry}))
         orders.clear()
         cpu_paths.choose(tiny_model(2))
         assert orders == [cached]
