@@ -196,23 +196,38 @@ def time_products(layers: list[nn.Linear]) -> dict[str, list[str]]:
     return choice
 
 
+def fastest(groups: list[dict], rounds: int) -> dict:
+    """Seconds in the fastest of `rounds` calls of each function in `groups` (dicts of key: function). A round calls
+    every group's functions, a group's in reverse order every other round, so that a burst of load on a shared
+    machine spoils one sample of several functions, not every sample of one."""
+    best: dict = {}
+    for round_ in range(rounds):
+        for group in groups:
+            for key, run in list(group.items())[::1 if round_ % 2 == 0 else -1]:
+                start = time.perf_counter()
+                run()
+                best[key] = min(best.get(key, float("inf")), time.perf_counter() - start)
+    return best
+
+
 @torch.inference_mode()
 def time_one_row(layers: list[nn.Linear]) -> bool:
     """Whether the kernel's fp32 products of one row ran faster reading each weight row after another
     (cpu_kernel.c's dot8_one_row_stream) than eight side by side (dot8_one_row): the fastest of ONE_ROW_ROUNDS
-    passes each, alternating, over whole layers while four times the last-level cache lasts (as a decode step
-    meets them: from memory). Up to 15% faster on a Zen 5 EPYC, 4-6% slower to no different on a Sapphire
-    Rapids Xeon (bench/results/cpu-zen5-2026-12-01-s16/)."""
+    passes each over whole layers while four times the last-level cache lasts (as a decode step meets them: from
+    memory). Up to 15% faster on a Zen 5 EPYC, 4-6% slower to no different on a Sapphire Rapids Xeon
+    (bench/results/cpu-zen5-2026-12-01-s16/)."""
     operands = _operands(layers, 4 * last_level_cache())
     xs = {w.shape[1]: torch.randn(1, w.shape[1]) for _, w, _ in operands}
-    best = {False: float("inf"), True: float("inf")}
-    for round_ in range(ONE_ROW_ROUNDS):
-        for stream in (False, True) if round_ % 2 == 0 else (True, False):
+
+    def one_pass(stream: bool) -> Callable[[], None]:
+        def run() -> None:
             cpu_kernel.set_one_row_stream(stream)
-            start = time.perf_counter()
             for _, w, b in operands:
                 cpu_kernel.linear(xs[w.shape[1]], w, b)
-            best[stream] = min(best[stream], time.perf_counter() - start)
+        return run
+
+    best = fastest([{False: one_pass(False), True: one_pass(True)}], ONE_ROW_ROUNDS)
     log.info("CPU one-row products timed (ms per pass): rows side by side %.2f, one after another %.2f",
              best[False] * 1e3, best[True] * 1e3)
     return best[True] < best[False]

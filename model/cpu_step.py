@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import ctypes
+import functools
 import logging
 import os
 import time
@@ -151,24 +152,22 @@ class FusedDecode:
 @torch.inference_mode()
 def time_steps(model: GPT, step, eps: float) -> list[bool]:
     """Per bucket of rows, whether the C step beat PyTorch's forward_cached: both decode a token at position 31 of
-    a scratch cache, the fastest of REPEATS each. Each round passes every bucket, the sides taking turns to go
-    first, so that a burst of load on a shared machine spoils one sample of several buckets, not all of one: a
-    pass per bucket once chose PyTorch at 16 rows (C 21.4 against 20.7 ms; 18.8 against 22.0 in other passes)."""
+    a scratch cache, the fastest of REPEATS each (cpu_paths.fastest). Each round passes every bucket, the sides
+    taking turns to go first, so that a burst of load on a shared machine spoils one sample of several buckets, not
+    all of one: a pass per bucket once chose PyTorch at 16 rows (C 21.4 against 20.7 ms; 18.8 against 22.0 in other
+    passes)."""
     started = time.perf_counter()
     cache = KVCache(model.config, BUCKETS[-1], 32, "cpu", model.transformer.wpe.weight.dtype)
     fused = FusedDecode(model, cache, step, eps)
-    best = {rows: {"c": float("inf"), "torch": float("inf")} for rows in BUCKETS}
-    for round_ in range(REPEATS):
-        for rows in BUCKETS:
-            inputs = torch.tensor([[0, 31]] * rows)
-            for side in ("c", "torch") if round_ % 2 == 0 else ("torch", "c"):
-                start = time.perf_counter()
-                if side == "c":
-                    fused.run(inputs)
-                else:
-                    model.forward_cached(inputs[:, :1], inputs[:, 1:], cache.rows(0, rows), 32, start=31)
-                best[rows][side] = min(best[rows][side], time.perf_counter() - start)
-    faster = [best[rows]["c"] < best[rows]["torch"] for rows in BUCKETS]
-    report = [f"rows {rows}: C {t['c'] * 1e3:.2f}, PyTorch {t['torch'] * 1e3:.2f}" for rows, t in best.items()]
+    groups = []
+    for rows in BUCKETS:
+        inputs = torch.tensor([[0, 31]] * rows)
+        groups.append({(rows, "c"): functools.partial(fused.run, inputs),
+                       (rows, "torch"): functools.partial(model.forward_cached, inputs[:, :1], inputs[:, 1:],
+                                                          cache.rows(0, rows), 32, start=31)})
+    best = cpu_paths.fastest(groups, REPEATS)
+    faster = [best[rows, "c"] < best[rows, "torch"] for rows in BUCKETS]
+    report = [f"rows {rows}: C {best[rows, 'c'] * 1e3:.2f}, PyTorch {best[rows, 'torch'] * 1e3:.2f}"
+              for rows in BUCKETS]
     log.info("CPU decode steps timed in %.2f s (ms a step): %s", time.perf_counter() - started, "; ".join(report))
     return faster

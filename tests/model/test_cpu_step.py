@@ -166,7 +166,7 @@ def test_a_burst_of_load_while_timing_does_not_decide_a_bucket(monkeypatch):
             calls += 1
         return timed
 
-    monkeypatch.setattr(cpu_step, "time", Clock)
+    monkeypatch.setattr(cpu_paths, "time", Clock)  # cpu_paths.fastest times both steps
     monkeypatch.setattr(FusedDecode, "run", run(1.0))
     monkeypatch.setattr(model, "forward_cached", run(1.2))
     steps = 2 * cpu_step.REPEATS * len(cpu_step.BUCKETS)
