@@ -226,7 +226,7 @@ function prepareChat(body) {
   $("chat-input").value = "";
   turn.scrollIntoView({ block: "nearest" });
   return {
-    path: "/chat/completions", answer,
+    path: "/chat/completions", answer, scroller: $("messages"),
     done(keep) { // keep the turn (a stopped one too); else put the message back in the box to resend
       if (!keep) {
         user.remove();
@@ -248,7 +248,7 @@ function prepareCompletion(body) {
     label: "Append to prompt", always: true,
     onPick: (i, text) => { $("prompt").value += text; },
   });
-  return { path: "/completions", answer, done() {} };
+  return { path: "/completions", answer, scroller: null, done() {} };
 }
 
 async function generate() {
@@ -278,6 +278,8 @@ async function generate() {
       const chunk = JSON.parse(data);
       if (chunk.error) throw new ApiError(`Generation failed: ${chunk.error.message}`); // in-band, mid-stream
       if (chunk.usage) t.usage = chunk.usage;
+      const box = job.scroller; // the conversation follows the answer while the reader is at its end
+      const atEnd = box && box.scrollHeight - box.scrollTop - box.clientHeight < 8;
       for (const c of chunk.choices || []) {
         const delta = job.path === "/completions" ? c.text : c.delta && c.delta.content;
         if (delta) {
@@ -286,6 +288,7 @@ async function generate() {
         }
         if (c.finish_reason) answer.finish(c.index, c.finish_reason);
       }
+      if (atEnd) box.scrollTop = box.scrollHeight;
     }
     ok = true;
   } catch (e) {

@@ -196,13 +196,23 @@ def test_ctrl_enter_streams_and_reports_speed(open_page):
     assert tab.errors == []
 
 
-def test_stop_aborts(open_page, live):
-    page = open_page().page
+@pytest.mark.parametrize("width", [390, 1280])
+def test_stop_stays_put_and_aborts(open_page, live, width):
+    page = open_page(width=width).page
     set_value(page, "max_tokens", 4000)
     page.fill("#chat-input", "Go on forever")
     page.keyboard.press("Control+Enter")
     page.wait_for_function("() => document.querySelector('.candidate .text')?.textContent.length > 0",
                            timeout=DONE_S)
+    stop_box, grown = [], []  # a Stop that moves as text arrives is missed by the click meant for it
+    for _ in range(6):
+        stop_box.append(page.locator("#stop").bounding_box())
+        grown.append(answer_length(page))
+        time.sleep(0.05)
+    assert grown[-1] > grown[0] and all(box == stop_box[0] for box in stop_box), (grown, stop_box)
+    follows = page.evaluate("() => { const m = document.getElementById('messages');"
+                            " return m.scrollHeight - m.scrollTop - m.clientHeight < 8; }")
+    assert follows, "the conversation box must stay at the end of the streaming answer"
     page.click("#stop")
     expect(page.locator("#generate")).to_be_enabled()
     expect(page.locator(".meta").last).to_contain_text("stopped")
