@@ -131,15 +131,16 @@ static inline void store(float *y, const float *sums, const float *b, long o, lo
     for (long k = 0; k < 8; k++)                                                                        \
         wk[k] = w + (o + (k < n ? k : n - 1)) * in;
 
+#if defined(__AVX512F__)
 /* Which of dot8_one_row's two reading orders one fp32 row of x takes (dot8_one_row_stream where nonzero); set by
- * cpu_paths from a timing on the model's weights, cached per machine. */
+ * cpu_paths from a timing on the model's weights, cached per machine. Without AVX-512 there is one order, and no
+ * setter: cpu_paths then times nothing. */
 static int one_row_stream = 0;
 
 void set_one_row_stream(int on) {
     one_row_stream = on;
 }
 
-#if defined(__AVX512F__)
 /* Several rows of x against eight fp32 weight rows, three rows of x at a time: 24 sums in registers, 11 loads
  * for 24 FMAs (one row at a time takes 9 loads for 8, and the loads bound it). A last group of one or two rows
  * repeats its first row in the missing places: those sums are computed, not stored. in: a multiple of 16.

@@ -115,12 +115,17 @@ def load(path: Path) -> ctypes.CDLL:
     return lib
 
 
+def has_one_row_orders() -> bool:
+    """Whether the kernel has two reading orders for one fp32 row of x to choose from (built with AVX-512)."""
+    lib = library()
+    return lib is not None and hasattr(lib, "set_one_row_stream")
+
+
 def set_one_row_stream(on: bool) -> None:
     """Which reading order one fp32 row of x takes in the kernel, for this process (cpu_kernel.c's
-    `one_row_stream`: cpu_paths chooses it per machine). No-op without the kernel."""
-    lib = library()
-    if lib is not None:
-        lib.set_one_row_stream(int(on))
+    `one_row_stream`: cpu_paths chooses it per machine). No-op where the kernel has one order."""
+    if has_one_row_orders():
+        library().set_one_row_stream(int(on))
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,

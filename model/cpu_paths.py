@@ -98,7 +98,7 @@ def choose(model: nn.Module) -> dict[str, tuple[str, ...]]:
         choice = {shape: _forced(group, forced) for shape, group in by_shape.items()}
     else:
         fp32 = [layer for layer in layers if layer.weight.dtype == torch.float32]
-        if fp32 and cpu_kernel.library() is not None:  # set before the products' one-row passes are timed
+        if fp32 and cpu_kernel.has_one_row_orders():  # set before the products' one-row passes are timed
             stream = cached([ONE_ROW_KEY], lambda _: {ONE_ROW_KEY: time_one_row(fp32)})[ONE_ROW_KEY]
             cpu_kernel.set_one_row_stream(stream)
         choice = _cached_or_timed(layers)

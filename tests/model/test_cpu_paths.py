@@ -43,6 +43,8 @@ def test_timed_once_then_read_from_the_cache(monkeypatch):
 
 
 def test_the_one_row_reading_order_is_timed_once_per_machine_then_followed(monkeypatch):
+    if not cpu_kernel.has_one_row_orders():
+        pytest.skip("built without AVX-512 the kernel has one reading order")
     orders = []
     monkeypatch.setattr(cpu_kernel, "set_one_row_stream", orders.append)
     cpu_paths.choose(tiny_model(1))
@@ -61,6 +63,14 @@ def test_the_one_row_reading_order_is_timed_once_per_machine_then_followed(monke
         orders.clear()
         cpu_paths.choose(tiny_model(2))
         assert orders == [cached]
+
+
+def test_a_kernel_with_one_reading_order_times_none(monkeypatch):
+    # built without AVX-512 the two orders are one code: timing them would cost a first load ~50 ms for nothing
+    monkeypatch.setattr(cpu_kernel, "has_one_row_orders", lambda: False)
+    monkeypatch.setattr(cpu_paths, "time_one_row", lambda layers: pytest.fail("timed a kernel with one order"))
+    cpu_paths.choose(tiny_model(1))
+    assert cpu_paths.ONE_ROW_KEY not in json.loads(cpu_paths.cache_file().read_text())[cpu_paths.machine_key()]
 
 
 def test_a_choice_made_for_other_buckets_is_timed_again(monkeypatch):
