@@ -3,7 +3,8 @@
 #include <omp.h>
 #include <stdio.h>
 static float *randm(long n){ float *p=aligned_alloc(64,((n*4+63)/64)*64); for(long i=0;i<n;i++) p[i]=((i*2654435761u)%1000)/1000.0f-0.5f; return p;}
-int main(int argc,char**argv){ long R=atol(argv[1]); long in=argc>2?atol(argv[2]):768;
+void set_one_row_stream(int on);  /* the kernel's, with AVX-512 */
+int main(int argc,char**argv){ if(getenv("ONE_ROW_STREAM")) set_one_row_stream(1); long R=atol(argv[1]); long in=argc>2?atol(argv[2]):768;
  long hot_out=argc>3?atol(argv[3]):64;
  float *Wc[48]; long out=2304; for(int l=0;l<48;l++) Wc[l]=randm(out*in);
  float *Wh=randm(hot_out*in); float *x=randm(R*in), *y=randm(R*out);
