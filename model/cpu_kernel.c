@@ -428,10 +428,11 @@ static inline __m256i int8_products(__m256i w, __m256i x) {
  * each in GPT-2's attention) left the prefetchers behind: the C step of GPT-2 124M took min 7.2-7.6 ms row by
  * row, 5.9-6.2 from tiles (EPYC, 2 threads). */
 static void dot8_int8(const int8_t *xq, const float *d, const int8_t *tile, long in, float *sums) {
-    long pairs = in / TILE_COLUMNS, k = 0;  /* k: the first block the vector loops leave */
+    long k = 0;  /* the first block the vector loops leave */
     for (int j = 0; j < 8; j++)
         sums[j] = 0.0f;
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+    long pairs = in / TILE_COLUMNS;
     /* 64 pairs an instruction. AVX-512 has no byte sign, so x goes unsigned, x + 128, and the 128 * w that adds is
      * taken off: x·w = (x + 128)·w - 128·w, each a vpdpbusd. */
     const __m512i offset = _mm512_set1_epi8((char)0x80);
@@ -452,6 +453,7 @@ static void dot8_int8(const int8_t *xq, const float *d, const int8_t *tile, long
         sums[j] = _mm512_reduce_add_ps(acc[j]);
     k = 2 * pairs;
 #elif AVX2_FMA
+    long pairs = in / TILE_COLUMNS;
     __m256 acc[8];
     for (int j = 0; j < 8; j++)
         acc[j] = _mm256_setzero_ps();
