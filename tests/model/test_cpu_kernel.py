@@ -1,8 +1,12 @@
 """model/cpu_kernel.py: the C products equal PyTorch's, decoding through them gives the same text, and without
 them (no compiler, CPU_KERNEL=0) the model still decodes through PyTorch's products."""
 import logging
+import os
+import platform
 import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -127,6 +131,25 @@ def test_decoding_with_or_without_the_kernel_gives_the_same_text(monkeypatch):
     assert served and all(served)
     monkeypatch.setattr(cpu_kernel, "library", lambda: None)  # neither: PyTorch's products and step
     assert [s.tokens for s in generate(lm, prompts, params)] == through_kernel
+
+
+@needs_kernel
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the flags that turn the vector paths off are x86's")
+def test_the_portable_build_passes_the_kernels_tests(tmp_path):
+    """Built without AVX, AVX2, FMA and AVX-512, the kernel is its `omp simd` loops only: what an Arm CPU (NEON by
+    the compiler) or an older x86 one runs. This file's tests, the C step's and int8's pass on that build too."""
+    marker = tmp_path / "portable-build-ran"
+    compiler = tmp_path / "cc"
+    compiler.write_text(f'#!/bin/sh\ntouch {marker}\nexec cc "$@" -mno-avx -mno-avx2 -mno-fma -mno-f16c -mno-avx512f\n')
+    compiler.chmod(0o755)
+    here = Path(__file__).parent
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "not portable_build",
+         str(here / "test_cpu_kernel.py"), str(here / "test_cpu_step.py"), str(here / "test_quantize.py")],
+        env={**os.environ, "CC": str(compiler)}, cwd=here.parent.parent, capture_output=True, text=True,
+        timeout=600)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert marker.exists()  # the nested run's empty cache held no kernel: it built this one
 
 
 def test_without_a_compiler_it_logs_once_and_declines(monkeypatch, tmp_path, caplog):
