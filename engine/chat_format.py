@@ -5,6 +5,7 @@ The default transcript, documented in the README:
     {system content}\n\n
     User: {content}\n
     Assistant: {content}\n
+    Tool: {content}\n          (a tool's result; an assistant's tool calls are its content, as name(arguments))
     ...
     Assistant:
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Message:
-    role: str  # system | user | assistant
+    role: str  # system | user | assistant | tool
     content: str
 
 
@@ -34,6 +35,7 @@ class ChatFormat:
     system: str = "{content}\n\n"
     user: str = "User: {content}\n"
     assistant: str = "Assistant: {content}\n"
+    tool: str = "Tool: {content}\n"  # a tool's result, in a conversation another model's tool calls went through
     generation_prompt: str = "Assistant:"  # no trailing space: GPT-2 words carry their leading space
     stop: tuple[str, ...] = ("\nUser:",)
     # (open, close) markers of a model that thinks before it answers; /api/generate splits that part out

@@ -5,8 +5,9 @@ Fields follow the OpenAI API reference; everything the common clients send is ac
 `stream_options`, vLLM's benchmark content-part lists, and the `tools` (or `functions`) that chat UIs such as
 Open WebUI send with every chat: the models answer in text, as OpenAI's do when they choose no tool. Structured
 outputs come as OpenAI's `response_format` (json_object, json_schema) or vLLM's `guided_json`, `guided_regex`,
-`guided_choice` and `structured_outputs`; model/grammar.py enforces them. What we cannot honour (a
-`tool_choice` that demands a tool call, echo, suffix, best_of > 1) is a 400 that names the field, never
+`guided_choice` and `structured_outputs`; model/grammar.py enforces them. A history with tool calls and tool
+results (another model's) is rendered as text. What we cannot honour (a `tool_choice` that demands a tool call,
+echo, suffix, best_of > 1) is a 400 that names the field, never
 silently ignored; a value out of range is a 400 whose `param` is the field. Unknown fields are ignored, as vLLM
 and OpenAI do. Response builders live in responses.py.
 """
@@ -54,7 +55,6 @@ RANGES = {
     "seed": (-2**63, 2**64 - 1),
     "n": (1, MAX_N),
 }
-ROLES = ("system", "developer", "user", "assistant")  # 'developer' is OpenAI's new name for 'system'
 
 
 @dataclass
@@ -141,9 +141,8 @@ def _role(value: Any, handler):
     try:
         return handler(value)
     except ValidationError:
-        hint = " (tool messages need tool calling, which this server does not do)" if value == "tool" else ""
-        raise PydanticCustomError("invalid_value", "must be one of system, developer, user, assistant; got "
-                                  "{got}{hint}.", {"got": short(value), "hint": hint}) from None
+        raise PydanticCustomError("invalid_value", "must be one of system, developer, user, assistant, tool; got "
+                                  "{got}.", {"got": short(value)}) from None
 
 
 def _content(value: Any, handler):
@@ -165,10 +164,25 @@ class TextPart(Body):
     text: str
 
 
+class FunctionCall(Body):
+    name: str
+    arguments: str = ""
+
+
+class ToolCall(Body):
+    function: FunctionCall  # and an id and type, which the transcript has no use for
+
+
 class ChatMessage(Body):
-    role: Annotated[Literal["system", "developer", "user", "assistant"], WrapValidator(_role)]
+    # 'developer' is OpenAI's newer name for 'system'; 'function' its older one for 'tool'
+    role: Annotated[Literal["system", "developer", "user", "assistant", "tool", "function"], WrapValidator(_role)]
     content: Annotated[str | list[TextPart] | None, WrapValidator(_content)] = None
     name: str | None = None  # accepted, not used: a transcript has no names
+    # a conversation that another model's tool calls went through (a chat UI's model switched mid-chat) reads on:
+    # the calls as text in the assistant's turn, each result as a tool turn
+    tool_calls: list[ToolCall] | None = None
+    function_call: FunctionCall | None = None
+    tool_call_id: str | None = None
 
 
 class StreamOptions(Body):
@@ -307,11 +321,16 @@ def completion_request(b: CompletionOptions, prompts: list[str | list[int]], par
     return req
 
 
-def chat_messages(messages: list[ChatMessage]) -> list[Message]:
-    def text(content: str | list[TextPart] | None) -> str:
-        return content if isinstance(content, str) else "".join(p.text for p in content or [])
+ROLE_TURNS = {"developer": "system", "function": "tool"}  # the transcript's turn for each role it renames
 
-    return [Message("system" if m.role == "developer" else m.role, text(m.content)) for m in messages]
+
+def chat_messages(messages: list[ChatMessage]) -> list[Message]:
+    def text(m: ChatMessage) -> str:
+        content = m.content if isinstance(m.content, str) else "".join(p.text for p in m.content or [])
+        calls = [c.function for c in m.tool_calls or []] + ([m.function_call] if m.function_call else [])
+        return "\n".join([content] * bool(content) + [f"{c.name}({c.arguments})" for c in calls])
+
+    return [Message(ROLE_TURNS.get(m.role, m.role), text(m)) for m in messages]
 
 
 def chat_request(b: ChatBody) -> ChatRequest:

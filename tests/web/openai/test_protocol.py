@@ -89,9 +89,26 @@ def test_malformed_tools_are_a_400(value):
     assert err.param.startswith("tools") and err.code == "invalid_type"
 
 
-def test_tool_messages_stay_a_clear_400():
-    err = bad(parse_chat, {"messages": [{"role": "tool", "content": "42", "tool_call_id": "1"}]})
-    assert err.param == "messages[0].role" and "tool calling" in err.message
+def test_a_history_with_tool_calls_reads_as_text():
+    # a chat UI's conversation that went through another model's tool calls, then switched to ours
+    req = parse_chat({"messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
+            "name": "get_weather", "arguments": '{"city": "Paris"}'}}, {"id": "c2", "type": "function", "function": {
+            "name": "now", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "18C"},
+        {"role": "tool", "tool_call_id": "c2", "content": [{"type": "text", "text": "noon"}]},
+        {"role": "assistant", "content": "Let me check.", "function_call": {"name": "f", "arguments": "{}"}},
+        {"role": "function", "name": "f", "content": "ok"}]})
+    assert req.messages == [Message("user", "Weather in Paris?"),
+                            Message("assistant", 'get_weather({"city": "Paris"})\nnow({})'),
+                            Message("tool", "18C"), Message("tool", "noon"),
+                            Message("assistant", "Let me check.\nf({})"), Message("tool", "ok")]
+    assert ChatFormat().render(req.messages[:3]) == \
+        'User: Weather in Paris?\nAssistant: get_weather({"city": "Paris"})\nnow({})\nTool: 18C\nAssistant:'
+    call = {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"arguments": "{}"}}]}
+    assert bad(parse_chat, {"messages": [call]}).param == "messages[0].tool_calls[0].function.name"
+    assert bad(parse_chat, {"messages": [{"role": "assistant", "tool_calls": "f"}]}).param == "messages[0].tool_calls"
 
 
 @pytest.mark.parametrize("role", [{}, [], 5, None, "x" * 100_000])
@@ -148,7 +165,7 @@ def test_messages():
     assert req.messages == [Message("system", "sys"), Message("user", "ab"), Message("assistant", "")]
     assert bad(parse_chat, {"messages": "hi"}).param == "messages"
     assert bad(parse_chat, {}).param == "messages"
-    assert bad(parse_chat, {"messages": [{"role": "tool", "content": "x"}]}).param == "messages[0].role"
+    assert bad(parse_chat, {"messages": [{"role": "critic", "content": "x"}]}).param == "messages[0].role"
     assert bad(parse_chat, {"messages": [{"role": "user", "content": 5}]}).param == "messages[0].content"
     image = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "u"}}]}
     assert bad(parse_chat, {"messages": [image]}).param == "messages[0].content"

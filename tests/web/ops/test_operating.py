@@ -106,7 +106,7 @@ def test_simple_api_is_the_openai_path(client):
     ("/generate", {"prompt": ["a", "b"]}, "prompt"),
     ("/generate", {"prompt": "x", "n": 2}, "n"),
     ("/chat", {"messages": []}, "messages"),
-    ("/chat", {"messages": [{"role": "tool", "content": "x"}]}, "messages[0].role"),
+    ("/chat", {"messages": [{"role": "critic", "content": "x"}]}, "messages[0].role"),
     ("/batch", {"prompts": "one"}, "prompts"),
     ("/batch", {"prompts": [1.5]}, "prompts"),
     ("/batch", {"prompts": ["a"], "top_p": 2}, "top_p"),
@@ -239,6 +239,7 @@ def test_request_schemas_are_the_validating_models(app, client):
     assert chat["stop"]["anyOf"][1] == {"type": "array", "maxItems": MAX_STOP,
                                         "items": {"type": "string", "maxLength": MAX_STOP_CHARS}}
     assert chat["max_tokens"]["anyOf"][0]["maximum"] == app.extensions["nanogpt"].config.max_tokens_limit
-    assert schemas["ChatMessage"]["properties"]["role"]["enum"] == ["system", "developer", "user", "assistant"]
+    assert schemas["ChatMessage"]["properties"]["role"]["enum"] == ["system", "developer", "user", "assistant", "tool",
+                                                                   "function"]
     assert schemas["TrainStartBody"]["properties"]["steps"]["anyOf"][0] == {"type": "integer", "minimum": 1,
                                                                           "maximum": 1_000_000}
