@@ -251,6 +251,31 @@ function prepareCompletion(body) {
   return { path: "/completions", answer, scroller: null, done() {} };
 }
 
+// Puts streamed text on the page once a frame, and keeps the conversation at the answer's end while the reader
+// is there. Measuring the box after each token's text forced a layout per token: a fast model on a busy machine
+// then left the page no time to paint or to take the click on Stop. Here the box is measured before the frame's
+// text goes in (its layout is still clean), and scrolled once after.
+function pageWriter(answer, box) {
+  const pending = []; // [candidate, text] received, not yet shown
+  let queued = false;
+  const flush = () => {
+    const atEnd = box && box.scrollHeight - box.scrollTop - box.clientHeight < 8;
+    for (const [i, delta] of pending) answer.append(i, delta);
+    pending.length = 0;
+    if (atEnd) box.scrollTop = box.scrollHeight;
+  };
+  return {
+    add(i, delta) {
+      pending.push([i, delta]);
+      if (!queued) {
+        queued = true;
+        requestAnimationFrame(() => { queued = false; flush(); });
+      }
+    },
+    flush,
+  };
+}
+
 async function generate() {
   if (controller) return;
   clearError();
@@ -266,6 +291,7 @@ async function generate() {
     return;
   }
   const { answer } = job;
+  const page = pageWriter(answer, job.scroller);
   controller = new AbortController();
   setBusy(true);
   answer.busy(true);
@@ -278,23 +304,21 @@ async function generate() {
       const chunk = JSON.parse(data);
       if (chunk.error) throw new ApiError(`Generation failed: ${chunk.error.message}`); // in-band, mid-stream
       if (chunk.usage) t.usage = chunk.usage;
-      const box = job.scroller; // the conversation follows the answer while the reader is at its end
-      const atEnd = box && box.scrollHeight - box.scrollTop - box.clientHeight < 8;
       for (const c of chunk.choices || []) {
         const delta = job.path === "/completions" ? c.text : c.delta && c.delta.content;
         if (delta) {
           t.first ??= performance.now();
-          answer.append(c.index, delta);
+          page.add(c.index, delta);
         }
         if (c.finish_reason) answer.finish(c.index, c.finish_reason);
       }
-      if (atEnd) box.scrollTop = box.scrollHeight;
     }
     ok = true;
   } catch (e) {
     if (e.name === "AbortError") t.stopped = ok = true;
     else showError(e);
   } finally {
+    page.flush();
     t.end = performance.now();
     controller = null;
     setBusy(false);
