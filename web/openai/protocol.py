@@ -7,9 +7,9 @@ Open WebUI send with every chat: the models answer in text, as OpenAI's do when 
 outputs come as OpenAI's `response_format` (json_object, json_schema) or vLLM's `guided_json`, `guided_regex`,
 `guided_choice` and `structured_outputs`; model/grammar.py enforces them. A history with tool calls and tool
 results (another model's) is rendered as text. What we cannot honour (a `tool_choice` that demands a tool call,
-echo, suffix, best_of > 1) is a 400 that names the field, never
-silently ignored; a value out of range is a 400 whose `param` is the field. Unknown fields are ignored, as vLLM
-and OpenAI do. Response builders live in responses.py.
+echo, suffix, best_of > 1) is a 400 that names the field, never silently ignored; a value out of range is a 400
+whose `param` is the field. Unknown fields are ignored, as vLLM and OpenAI do. Response builders live in
+responses.py.
 """
 from __future__ import annotations
 
