@@ -4,12 +4,7 @@
 cd bench/results/xeon-2026-12-01-s18
 lscpu | grep -E "^Model name|^CPU\(s\)|^Thread|^Core|MHz|L1d|L2|L3"; lscpu -e | head -20
 gcc -O3 -march=native -fopenmp peak.c -o /tmp/peak && taskset -c 0,1 /tmp/peak && echo "cores 0,8:" && OMP_NUM_THREADS=2 taskset -c 0,8 /tmp/peak | tail -2
-for v in old k3 t1 none; do
-  mkdir -p /tmp/k_$v && cp ../../../model/cpu_kernel.c ../../../model/cpu_step.c ../../../model/cpu_kernel.h /tmp/k_$v/
-  [ $v = old ] || patch -s /tmp/k_$v/cpu_kernel.c $v.patch || exit 1
-  (cd /tmp/k_$v && gcc -O3 -march=native -fopenmp -shared -fPIC cpu_kernel.c cpu_step.c -o libk.so -lm) || exit 1
-  gcc -O2 -fopenmp -I ../../../model hotso.c -o /tmp/k_$v/hot -L/tmp/k_$v -lk -Wl,-rpath,/tmp/k_$v -lm || exit 1
-done
+for v in old k3 t1 none; do ./build_variant.sh $v || exit 1; done
 for round in 1 2; do for v in old k3 t1 none; do for shape in "16 768 256" "16 3072 64" "1 768 256"; do
   echo -n "$v "; taskset -c 0,1 /tmp/k_$v/hot $shape | tail -2; done; done; done
 echo "done at $SECONDS s"

@@ -4,9 +4,7 @@
 # alternated, three rounds.
 cd bench/results/xeon-2026-12-01-s18
 gcc -O3 -march=native -fopenmp scan.c -o /tmp/scan || exit 1
-mkdir -p /tmp/k_old && cp ../../../model/cpu_kernel.c ../../../model/cpu_step.c ../../../model/cpu_kernel.h /tmp/k_old/
-(cd /tmp/k_old && gcc -O3 -march=native -fopenmp -shared -fPIC cpu_kernel.c cpu_step.c -o libk.so -lm) || exit 1
-gcc -O2 -fopenmp -I ../../../model hotso.c -o /tmp/k_old/hot -L/tmp/k_old -lk -Wl,-rpath,/tmp/k_old -lm || exit 1
+./build_variant.sh old || exit 1
 for round in 1 2 3; do
   taskset -c 0,1 /tmp/scan | tail -1
   echo -n "rows side by side "; taskset -c 0,1 /tmp/k_old/hot 1 768 256 | tail -1
