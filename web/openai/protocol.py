@@ -328,7 +328,7 @@ def chat_messages(messages: list[ChatMessage]) -> list[Message]:
     def text(m: ChatMessage) -> str:
         content = m.content if isinstance(m.content, str) else "".join(p.text for p in m.content or [])
         calls = [c.function for c in m.tool_calls or []] + ([m.function_call] if m.function_call else [])
-        return "\n".join([content] * bool(content) + [f"{c.name}({c.arguments})" for c in calls])
+        return "\n".join(([content] if content else []) + [f"{c.name}({c.arguments})" for c in calls])
 
     return [Message(ROLE_TURNS.get(m.role, m.role), text(m)) for m in messages]
 
