@@ -75,7 +75,7 @@ class EngineBase:
 
 def slots_for(lm: LoadedModel, max_batch: int, kv_cache_mb: int | None) -> int:
     """How many sequences the KV cache holds: MAX_BATCH, lowered to what KV_CACHE_MB pays for (at least 1)."""
-    return KVCache.slots_within(lm.config, lm.dtype, max_batch, kv_cache_mb)
+    return KVCache.slots_within(lm.config, lm.kv_dtype, max_batch, kv_cache_mb)
 
 
 class Engine(EngineBase):

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from model.checkpoint import CheckpointError, parameter_count, read_checkpoint
-from model.loader import resolve_device, resolve_dtype
+from model.loader import resolve_device, resolve_dtype, resolve_kv_dtype
 
 from .registry import Registry, checkpoint_file
 
@@ -62,15 +62,17 @@ def details(registry: Registry, model_id: str, path: Path) -> dict:
         out = _from_config(lm.checkpoint.format, lm.config, lm.tokenizer, lm.checkpoint.step,
                            lm.checkpoint.val_loss, lm.model.num_params(non_embedding=False))
         return {**out, "loaded": True, "device": str(lm.device), "dtype": _dtype_name(lm.dtype),
-                "running": served.engine.running, "waiting": served.engine.waiting}
+                "kv_cache_dtype": _dtype_name(lm.kv_dtype), "running": served.engine.running, "waiting": served.engine.waiting}
     settings = registry.config.model
     try:
         out = _metadata(registry, path, settings.gelu)
     except (CheckpointError, OSError) as e:  # the operator's file is broken: say so rather than fail the GET
         out = {"error": getattr(e, "problem", str(e))}
-    try:  # where it would load: DEVICE and DTYPE resolved as the loader will resolve them
+    try:  # where it would load: DEVICE, DTYPE and KV_CACHE_DTYPE resolved as the loader will resolve them
         device = resolve_device(settings.device)
-        where = {"device": str(device), "dtype": _dtype_name(resolve_dtype(settings.dtype, device))}
+        dtype = resolve_dtype(settings.dtype, device)
+        where = {"device": str(device), "dtype": _dtype_name(dtype),
+                 "kv_cache_dtype": _dtype_name(resolve_kv_dtype(settings.kv_cache_dtype, dtype))}
     except (RuntimeError, ValueError):
-        where = {"device": settings.device, "dtype": settings.dtype}
+        where = {"device": settings.device, "dtype": settings.dtype, "kv_cache_dtype": settings.kv_cache_dtype}
     return {**out, "loaded": False, **where}

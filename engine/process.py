@@ -121,10 +121,10 @@ class ProcessEngine(EngineBase):
         if kind == "failed":
             self._reap()
             raise payload.rebuild()
-        tokenizer, checkpoint, device, dtype, self.max_batch, self.gpus = payload
+        tokenizer, checkpoint, device, dtype, kv_dtype, self.max_batch, self.gpus = payload
         with torch.device("meta"):  # the architecture without memory: parameter counts for /v1/models
             model = GPT(checkpoint.config)
-        self.lm = LoadedModel(model, tokenizer, checkpoint, device, dtype)
+        self.lm = LoadedModel(model, tokenizer, checkpoint, device, dtype, kv_dtype)
         self.max_queue = max_queue
         self._requests: dict[int, Request] = {}
         self._ids: dict[Request, int] = {}
@@ -211,7 +211,7 @@ def main() -> None:
     path, settings, max_batch, max_queue, engine_args = inbox.recv()
     try:
         lm = load_model(path, settings.device, settings.dtype, settings.gelu, settings.quantize, kv_slots=max_batch,
-                        kv_cache_mb=engine_args.get("kv_cache_mb"))
+                        kv_cache_mb=engine_args.get("kv_cache_mb"), kv_dtype=settings.kv_cache_dtype)
     except BaseException as e:
         conn.send(("failed", CarriedError.of(e)))
         return
@@ -247,7 +247,7 @@ def main() -> None:
             reported = counts
 
     engine = Engine(lm, max_batch, max_queue, host=THREADS, on_tick=send_step, **engine_args)
-    send(("ready", (lm.tokenizer, lm.checkpoint, lm.device, lm.dtype, engine.max_batch, gpu_memory())))
+    send(("ready", (lm.tokenizer, lm.checkpoint, lm.device, lm.dtype, lm.kv_dtype, engine.max_batch, gpu_memory())))
     while True:
         try:
             message = inbox.recv()

@@ -8,7 +8,7 @@
  * PyTorch's definitions in fp32, summed in another order. A bf16 model keeps its matrices, embeddings and KV cache
  * in bf16 (half the bytes) and computes in fp32 between them, where PyTorch rounds every activation to bf16; an
  * int8 model's matrices are int8 tiles with a scale per row, its activations fp32, quantized per block of 32
- * for each product (cpu_kernel.c's product_int8). */
+ * for each product (cpu_kernel.c's product_int8). The KV cache of any of them may be bf16 (KV_CACHE_DTYPE). */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -36,7 +36,7 @@ typedef struct {
     float eps;
     int act;  /* the MLP's GELU: ACT_GELU_ERF or ACT_GELU_TANH */
     int matrices;  /* DT_FP32, DT_BF16 or DT_INT8: the products' weights and the token embedding (the head's, tied) */
-    int bf16;  /* the position embedding and the KV cache are bf16, else fp32; vectors are fp32 either way */
+    int kv_bf16;  /* the KV cache is bf16 (a bf16 model's, or KV_CACHE_DTYPE's), else fp32 */
     const void *wte, *wpe;
     const float *ln_f_w, *ln_f_b;
     const void *lm_head;
@@ -95,7 +95,7 @@ static void layer_norm(const float *x, const float *g, const float *b, float *y,
 static void attention(const Gpt *m, long layer, const float *qkv, const long *tokens, float *y, long rows,
                       float *scores) {
     long C = m->n_embd, nh = m->n_head, hs = C / nh, T = m->max_len;
-    long size = m->bf16 ? 2 : 4, line = hs * size;  /* bytes of an element, and of one position's key or value */
+    long size = m->kv_bf16 ? 2 : 4, line = hs * size;  /* bytes of an element, and of one position's key or value */
     const char *cache = (const char *)m->kv;
     float scale = 1.0f / sqrtf((float)hs);
     #pragma omp for schedule(static)
@@ -109,7 +109,7 @@ static void attention(const Gpt *m, long layer, const float *qkv, const long *to
         long next_k = (((layer * 2 + 0) * m->slots + (rh + 1) / nh) * nh + (rh + 1) % nh) * T * hs;
         const float *q = qkv + r * 3 * C + h * hs;
         for (long d = 0; d < hs; d++) {
-            if (m->bf16) {
+            if (m->kv_bf16) {
                 ((uint16_t *)m->kv)[k + pos * hs + d] = float_to_bf16(q[C + d]);
                 ((uint16_t *)m->kv)[v + pos * hs + d] = float_to_bf16(q[2 * C + d]);
             } else {
@@ -122,7 +122,7 @@ static void attention(const Gpt *m, long layer, const float *qkv, const long *to
             for (long b = 0; b < line; b += 64)
                 __builtin_prefetch(cache + (v + t * hs) * size + b);
             float s = 0.0f;
-            if (m->bf16) {
+            if (m->kv_bf16) {
                 const uint16_t *kt = (const uint16_t *)m->kv + k + t * hs;
                 #pragma omp simd reduction(+:s)
                 for (long d = 0; d < hs; d++)
@@ -146,7 +146,7 @@ static void attention(const Gpt *m, long layer, const float *qkv, const long *to
                 for (long b = 0; b < line; b += 64)
                     __builtin_prefetch(cache + (next_k + t * hs) * size + b);
             float p = scores[t] / total;
-            if (m->bf16) {
+            if (m->kv_bf16) {
                 const uint16_t *vt = (const uint16_t *)m->kv + v + t * hs;
                 #pragma omp simd
                 for (long d = 0; d < hs; d++)
@@ -176,7 +176,7 @@ int decode_step(const Gpt *m, const long *tokens, long rows, float *logits, int 
         for (long r = 0; r < rows; r++)
             for (long i = 0; i < C; i++)
                 x[r * C + i] = token_embedding(m, tokens[2 * r], i)
-                               + element(m->bf16 ? DT_BF16 : DT_FP32, m->wpe, tokens[2 * r + 1] * C + i);
+                               + element(m->matrices == DT_BF16 ? DT_BF16 : DT_FP32, m->wpe, tokens[2 * r + 1] * C + i);
         for (long l = 0; l < m->n_layer; l++) {
             const BlockWeights *bw = m->blocks + l;
             layer_norm(x, bw->ln_1_w, bw->ln_1_b, h, rows, C, m->eps);

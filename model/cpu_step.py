@@ -6,7 +6,8 @@ other calls costs 3-5 ms more, which is what kept batch-1 decoding behind llama.
 step runs the same arithmetic in one parallel region: the same products (in fp32, the kernel's sums in its
 order), layer norms and attention by their definitions in fp32. A bf16 model (DTYPE=bfloat16) keeps its matrices,
 embeddings and keys and values in bf16 and computes in fp32 between them, where PyTorch's step rounds every
-activation to bf16: its tokens are nearer fp32's than PyTorch's bf16 step's are.
+activation to bf16: its tokens are nearer fp32's than PyTorch's bf16 step's are. Any model's keys and values may
+be kept in bf16 instead (KV_CACHE_DTYPE=bfloat16), which halves what attention reads.
 
 It applies to a GPT on the CPU whose products are plain nn.Linear layers in fp32 or bf16, or model/quantize.py's
 int8 layers, with the kernel built. An int8 step multiplies int8 pairs, as llama.cpp's q8_0 does: each activation
@@ -50,7 +51,7 @@ class BlockWeights(ctypes.Structure):  # cpu_step.c's BlockWeights
 
 class Gpt(ctypes.Structure):  # cpu_step.c's Gpt
     _fields_ = [*((name, ctypes.c_long) for name in ("n_layer", "n_head", "n_embd", "vocab", "slots", "max_len")),
-                ("eps", ctypes.c_float), ("act", ctypes.c_int), ("matrices", ctypes.c_int), ("bf16", ctypes.c_int),
+                ("eps", ctypes.c_float), ("act", ctypes.c_int), ("matrices", ctypes.c_int), ("kv_bf16", ctypes.c_int),
                 *((name, ctypes.c_void_p) for name in ("wte", "wpe", "ln_f_w", "ln_f_b", "lm_head", "lm_head_s", "kv")),
                 ("blocks", ctypes.POINTER(BlockWeights))]
 
@@ -114,12 +115,12 @@ class FusedDecode:
         """The fused step for this model and cache, or None where it does not apply (see the module's doc)."""
         lib = cpu_kernel.library()
         c = model.config
-        dtype = cache.kv.dtype  # the model's: an int8 model computes in fp32
+        dtype = model.transformer.wpe.weight.dtype  # what the model computes in: fp32 for an int8 model
         matrices = matrices_of(model)
         eps = {m.eps for m in model.modules() if isinstance(m, nn.LayerNorm)}
         if (lib is None or not hasattr(lib, "decode_step") or matrices is None or len(eps) != 1
                 or os.environ.get("CPU_MATMUL", "auto") not in ("auto", "kernel")
-                or cache.kv.device.type != "cpu" or dtype not in (torch.float32, torch.bfloat16)
+                or cache.kv.device.type != "cpu" or {dtype, cache.kv.dtype} - {torch.float32, torch.bfloat16}
                 or any(p.dtype != dtype or p.device.type != "cpu" or not p.is_contiguous()
                        for p in model.parameters())):
             return None

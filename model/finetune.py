@@ -31,7 +31,8 @@ from torch.nn import functional as F
 
 from .checkpoint import save_checkpoint
 from .data import DataError
-from .loader import DTYPES, resolve_device
+from .loader import resolve_device
+from .settings import DTYPES
 from .tokenizer import Tokenizer
 from .train import autocast_for, build_model, lr_at, make_optimizer, save_meta
 

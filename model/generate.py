@@ -40,8 +40,8 @@ class Decoder:
         self.device = lm.device
         self.max_len = min(max_len or lm.config.block_size, lm.config.block_size)
         self.max_batch = max_batch
-        self.cache = KVCache(lm.config, max_batch, self.max_len, lm.device, lm.dtype)
-        self.prefix_cache = PrefixCache(lm.config, prefix_cache_mb, lm.device, lm.dtype) if prefix_cache_mb else None
+        self.cache = KVCache(lm.config, max_batch, self.max_len, lm.device, lm.kv_dtype)
+        self.prefix_cache = PrefixCache(lm.config, prefix_cache_mb, lm.device, lm.kv_dtype) if prefix_cache_mb else None
         self.running: list[Sequence] = []  # running[i].slot == i
         self.rng = torch.Generator(device=lm.device)
         self.rng.manual_seed(seed if seed is not None else torch.seed())

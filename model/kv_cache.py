@@ -14,15 +14,16 @@ class LayerCache:
         self.v = v
 
     def write(self, k: torch.Tensor, v: torch.Tensor, where: Where, kv_len: int):
-        """Store new (B, nh, T, hs) keys and values at `where` (see write_index); return the first kv_len positions."""
+        """Store new (B, nh, T, hs) keys and values at `where` (see write_index); return the first kv_len positions,
+        in k's dtype (a cache may hold another: KV_CACHE_DTYPE)."""
         if isinstance(where, slice):
             self.k.narrow(2, where.start, k.size(2)).copy_(k)
             self.v.narrow(2, where.start, v.size(2)).copy_(v)
         else:
             rows, input_pos = where
-            self.k[rows, :, input_pos] = k.transpose(1, 2)  # indexed view is (B, T, nh, hs)
-            self.v[rows, :, input_pos] = v.transpose(1, 2)
-        return self.k.narrow(2, 0, kv_len), self.v.narrow(2, 0, kv_len)
+            self.k[rows, :, input_pos] = k.transpose(1, 2).to(self.k.dtype)  # indexed view is (B, T, nh, hs)
+            self.v[rows, :, input_pos] = v.transpose(1, 2).to(self.v.dtype)
+        return self.k.narrow(2, 0, kv_len).to(k.dtype), self.v.narrow(2, 0, kv_len).to(v.dtype)
 
 
 Where = slice | tuple[torch.Tensor, torch.Tensor]

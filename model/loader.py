@@ -15,10 +15,9 @@ from .checkpoint import HF_CONV1D_WEIGHTS, Checkpoint, CheckpointError, expected
 from .config import GPTConfig
 from .gpt import GPT
 from .kv_cache import KVCache
+from .settings import DTYPES
 from .tokenizer import Tokenizer
 
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-          "float16": torch.float16, "fp16": torch.float16}
 # The estimate counts weights and KV cache only; activations, the allocator's slack and the CPU kernel's
 # buffers come on top, so a model must fit in available memory with this factor applied to the estimate.
 MEMORY_HEADROOM = 1.1
@@ -55,6 +54,15 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     return DTYPES[name]
 
 
+def resolve_kv_dtype(name: str, dtype: torch.dtype) -> torch.dtype:
+    """The KV cache's dtype: 'auto' is the model's (what it computes in; float32 for an int8 model)."""
+    if name == "auto":
+        return dtype
+    if name not in DTYPES:
+        raise ValueError(f"unknown KV cache dtype {name!r}; use auto or one of {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
 @dataclass
 class LoadedModel:
     model: GPT
@@ -62,6 +70,10 @@ class LoadedModel:
     checkpoint: Checkpoint  # its state_dict is emptied once the weights are placed
     device: torch.device
     dtype: torch.dtype
+    kv_dtype: torch.dtype | None = None  # the KV cache's; None: dtype
+
+    def __post_init__(self):
+        self.kv_dtype = self.kv_dtype or self.dtype
 
     @property
     def config(self):
@@ -69,18 +81,20 @@ class LoadedModel:
 
 
 def load_model(path: str | Path, device: str = "auto", dtype: str = "auto", gelu: str | None = None,
-               quantize: str = "none", kv_slots: int = 0, kv_cache_mb: int | None = None) -> LoadedModel:
+               quantize: str = "none", kv_slots: int = 0, kv_cache_mb: int | None = None,
+               kv_dtype: str = "auto") -> LoadedModel:
     """Read a checkpoint and move its weights to the device; raises CheckpointError for a bad file, and its
     subclass ModelTooLarge when the weights plus the KV cache the caller will allocate (kv_slots sequences,
     lowered to what kv_cache_mb holds, as KVCache.slots_within rules) would not fit in the device's memory."""
     ck = read_checkpoint(path, gelu=gelu)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
+    kv_dt = resolve_kv_dtype(kv_dtype, dt)
     sd = ck.state_dict
     head, wte = sd["lm_head.weight"], sd["transformer.wte.weight"]
     tied = head is wte or head.data_ptr() == wte.data_ptr() or (head.dtype == wte.dtype and torch.equal(head, wte))
-    slots = KVCache.slots_within(ck.config, dt, kv_slots, kv_cache_mb) if kv_slots else 0
-    check_memory(ck.config, dev, dt, slots, quantize, tied=tied, path=ck.path)
+    slots = KVCache.slots_within(ck.config, kv_dt, kv_slots, kv_cache_mb) if kv_slots else 0
+    check_memory(ck.config, dev, dt, slots, quantize, tied=tied, path=ck.path, kv_dtype=kv_dt)
     with torch.device("meta"):
         model = GPT(ck.config)
     # assign=True adopts the (memory-mapped) tensors instead of copying them into fresh parameters
@@ -89,7 +103,7 @@ def load_model(path: str | Path, device: str = "auto", dtype: str = "auto", gelu
         model.tie_weights()
     place_model(model, dev, dt, quantize)
     ck.state_dict = {}  # drop the CPU copies: on a GPU only the device weights stay alive
-    return LoadedModel(model, ck.tokenizer, ck, dev, dt)
+    return LoadedModel(model, ck.tokenizer, ck, dev, dt, kv_dt)
 
 
 def place_model(model: GPT, device: torch.device, dtype: torch.dtype, quantize: str = "none") -> GPT:
@@ -155,26 +169,28 @@ def weight_bytes(config: GPTConfig, dtype: torch.dtype, quantize: str = "none", 
 
 
 def memory_needed(config: GPTConfig, dtype: torch.dtype, kv_slots: int = 0, quantize: str = "none",
-                  tied: bool = True) -> int:
+                  tied: bool = True, kv_dtype: torch.dtype | None = None) -> int:
     """Peak bytes of loading and serving: the quantized weights plus kv_slots sequences of block_size tokens of
-    KV cache, or the weights in dtype if more (they are placed in dtype, then quantized layer by layer)."""
-    kv = kv_slots * KVCache.bytes_per_slot(config, config.block_size, dtype)
+    KV cache (in kv_dtype, else dtype), or the weights in dtype if more (they are placed in dtype, then quantized
+    layer by layer)."""
+    kv = kv_slots * KVCache.bytes_per_slot(config, config.block_size, kv_dtype or dtype)
     return max(weight_bytes(config, dtype, "none", tied), weight_bytes(config, dtype, quantize, tied) + kv)
 
 
 def check_memory(config: GPTConfig, device: torch.device, dtype: torch.dtype, kv_slots: int = 0,
-                 quantize: str = "none", *, tied: bool = True, path: str | Path = "model") -> None:
+                 quantize: str = "none", *, tied: bool = True, path: str | Path = "model",
+                 kv_dtype: torch.dtype | None = None) -> None:
     """Raise ModelTooLarge unless memory_needed(...) times MEMORY_HEADROOM fits in available_memory(device).
     Allocates nothing; where the free memory cannot be told (MPS, other backends) it does not refuse."""
     available = available_memory(device)
     if available is None:
         return
-    needed = memory_needed(config, dtype, kv_slots, quantize, tied)
+    needed = memory_needed(config, dtype, kv_slots, quantize, tied, kv_dtype)
     if needed * MEMORY_HEADROOM <= available:
         return
     dtype_name = str(dtype).removeprefix("torch.")
     weights = weight_bytes(config, dtype, quantize, tied)
-    kv = kv_slots * KVCache.bytes_per_slot(config, config.block_size, dtype)
+    kv = kv_slots * KVCache.bytes_per_slot(config, config.block_size, kv_dtype or dtype)
     if weights + kv < needed:  # int8: the peak is before quantizing
         parts = f"{_size(needed)} of {dtype_name} weights, placed before they are quantized"
     else:

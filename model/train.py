@@ -31,7 +31,8 @@ from .checkpoint import read_checkpoint, save_checkpoint
 from .config import GPTConfig
 from .data import Batches, check_vocab, load_split
 from .gpt import GPT
-from .loader import DTYPES, resolve_device
+from .loader import resolve_device
+from .settings import DTYPES
 from .tokenizer import CharTokenizer, Tokenizer, gpt2_tokenizer
 
 FRESH_ARCH = dict(n_layer=6, n_head=6, n_embd=384, block_size=256)  # used only when training from scratch

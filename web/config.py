@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from model.settings import ModelSettings
+from model.settings import ModelSettings, choice
 
 DEFAULT_API_KEY = "a_default_key_for_testing"  # the key of the Flask nanoGPT server our users come from
 log = logging.getLogger(__name__)
@@ -23,13 +23,6 @@ def _number(env: Mapping[str, str], name: str, default: T, kind: Callable[[str],
         return kind(raw)
     except ValueError:
         raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'}, not {raw!r}") from None
-
-
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
-    raw = (env.get(name) or "").strip() or default
-    if raw not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {raw!r}")
-    return raw
 
 
 @dataclass
@@ -71,7 +64,7 @@ class ServerConfig:
             max_queue=_number(env, "MAX_QUEUE", cls.max_queue),
             kv_cache_mb=_number(env, "KV_CACHE_MB", cls.kv_cache_mb),
             prefill_tokens=_number(env, "PREFILL_TOKENS", cls.prefill_tokens),
-            engine_process=_choice(env, "ENGINE_PROCESS", cls.engine_process, ("auto", "1", "0")),
+            engine_process=choice(env, "ENGINE_PROCESS", cls.engine_process, ("auto", "1", "0")),
             prefix_cache_mb=_number(env, "PREFIX_CACHE_MB", cls.prefix_cache_mb, float),
             model_cache_size=_number(env, "MODEL_CACHE_SIZE", cls.model_cache_size),
             max_tokens_limit=_number(env, "MAX_TOKENS_LIMIT", cls.max_tokens_limit),

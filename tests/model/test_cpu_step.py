@@ -181,7 +181,8 @@ def test_serves_only_what_it_knows(monkeypatch):
     assert FusedDecode.build(tiny_model(), cache) is not None
     bf16 = tiny_model().bfloat16()
     assert FusedDecode.build(bf16, KVCache(bf16.config, 2, 16, "cpu", torch.bfloat16)) is not None
-    assert FusedDecode.build(bf16, cache) is None  # a cache of another dtype than the weights
+    assert FusedDecode.build(bf16, cache) is not None  # a cache in another dtype than the weights: KV_CACHE_DTYPE
+    assert FusedDecode.build(tiny_model(), KVCache(bf16.config, 2, 16, "cpu", torch.float16)) is None
     assert FusedDecode.build(quantize_model(tiny_model()), cache) is not None
     untied = tiny_model()
     untied.lm_head.weight = nn.Parameter(untied.lm_head.weight.clone())

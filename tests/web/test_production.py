@@ -18,7 +18,8 @@ from live_server import KEYS, MEDIUM, Server
 AUTH = {"Authorization": f"Bearer {KEYS[0]}"}
 
 
-@pytest.mark.parametrize("storage", [{}, {"QUANTIZE": "int8"}, {"DTYPE": "bfloat16"}], ids=["fp32", "int8", "bf16"])
+@pytest.mark.parametrize("storage", [{}, {"QUANTIZE": "int8"}, {"DTYPE": "bfloat16"}, {"KV_CACHE_DTYPE": "bfloat16"}],
+                         ids=["fp32", "int8", "bf16", "bf16-kv-cache"])
 def test_cold_production_start_answers_200(model_dir, tmp_path, storage):
     """README: `MY_API_KEY=... gunicorn -c gunicorn_config.py web.app:app`, on a machine whose caches are empty
     (the CPU kernel is compiled by the first load, on a threadpool thread of the gevent worker, where loading an
@@ -41,6 +42,8 @@ def test_cold_production_start_answers_200(model_dir, tmp_path, storage):
             streamed = "".join(c.choices[0].text for c in client.completions.create(
                 model="shakespeare-12m.pt", prompt="ROMEO:", max_tokens=8, stream=True) if c.choices)
             assert streamed
+        details = httpx.get(server.url + "/v1/models/shakespeare-12m.pt", headers=AUTH, timeout=10).json()
+        assert details["kv_cache_dtype"] == ("bfloat16" if "bfloat16" in storage.values() else "float32")
         if shutil.which(os.environ.get("CC", "cc")):  # with a compiler, the kernel was built into the empty cache
             built = list((cache / "nanogpt-serve").glob("cpu_kernel-*.so"))
             assert built and not list((cache / "nanogpt-serve").glob("*.tmp"))

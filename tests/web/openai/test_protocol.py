@@ -286,6 +286,17 @@ def test_config_from_env():
     assert cfg.model.device == "cpu" and cfg.served_model_name == "gpt2-mini" and cfg.model_dir == "ckpts"
     with pytest.raises(ValueError, match="PORT"):
         ServerConfig.from_env({"PORT": "x"})
+    model = ServerConfig.from_env({"DTYPE": "bf16", "QUANTIZE": "int8", "KV_CACHE_DTYPE": "bfloat16",
+                                   "MODEL_GELU": "tanh"}).model
+    assert (model.dtype, model.quantize, model.kv_cache_dtype, model.gelu) == ("bf16", "int8", "bfloat16", "tanh")
+    assert ServerConfig.from_env({"MODEL_GELU": ""}).model.gelu is None  # the checkpoint's own GELU
+
+
+@pytest.mark.parametrize("name", ["DTYPE", "QUANTIZE", "KV_CACHE_DTYPE", "MODEL_GELU", "ENGINE_PROCESS"])
+def test_a_setting_outside_its_choices_stops_the_server_at_startup(name):
+    # rather than a 500 for every request once the model loads
+    with pytest.raises(ValueError, match=f"{name} must be one of .*, not 'int4'"):
+        ServerConfig.from_env({name: "int4"})
 
 
 def test_default_key_warns_loudly(caplog):

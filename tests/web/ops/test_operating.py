@@ -44,7 +44,7 @@ def test_model_details_read_without_loading(app, client):
     assert (d["format"], d["n_layer"], d["n_head"], d["n_embd"], d["block_size"]) == ("nanogpt", 2, 2, 32, 64)
     assert d["step"] == 250 and d["val_loss"] == pytest.approx(1.4697, abs=1e-4)  # tests/checkpoints.py
     assert (d["vocab_size"], d["n_vocab"], d["tokenizer"]) == (50304, 50257, "gpt2")
-    assert d["device"] == "cpu" and d["dtype"] == "float32"
+    assert d["device"] == "cpu" and d["dtype"] == d["kv_cache_dtype"] == "float32"
     assert TINY not in loaded_ids(app)  # reading the details loaded nothing
     hf = client.get("/v1/models/tiny-hf", headers=AUTH).get_json()
     assert hf["format"] == "huggingface" and hf["step"] is None and hf["val_loss"] is None
