@@ -6,6 +6,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 
 enum { ACT_NONE = 0, ACT_GELU_ERF = 1, ACT_GELU_TANH = 2 };
 enum { TILE_COLUMNS = 64 };  /* an int8 tile holds 64 columns of each of its eight rows together */
@@ -26,6 +29,26 @@ static inline float bf16_to_float(uint16_t h) {  /* bf16 is the top half of an f
     memcpy(&f, &u, sizeof f);
     return f;
 }
+
+#if defined(__AVX2__) && defined(__FMA__)
+/* e^x in eight lanes, within ~1 ulp: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so r is exact), e^r by
+ * Cephes' expf polynomial, 2^n put into the exponent. x is clamped to where e^x is a normal float. */
+static inline __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    static const float c[] = {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f,
+                              5.0000001201e-1f};
+    for (int k = 0; k < 5; k++)
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c[k]));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i two_n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(two_n));
+}
+#endif
 
 void product(const float *x, const float *w, const float *b, float *y,
              long rows, long in, long out, int act, int add);

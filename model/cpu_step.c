@@ -91,6 +91,30 @@ static void layer_norm(const float *x, const float *g, const float *b, float *y,
     }
 }
 
+/* scores[t] = e^(scores[t] - top) for t < n; returns their sum. Eight lanes at a time where the CPU has AVX2: glibc's
+   expf takes one value a call, which kept attention over a bf16 cache from reading at the memory's pace (16 rows at
+   position 511 on the Zen 5, 12 layers: 11.5 ms with expf, 9.5 with exp8; over an fp32 cache 15.8 and 15.1; medians
+   of 5 alternated runs). */
+static float exponentiate(float *scores, long n, float top) {
+    float total = 0.0f;
+    long t = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    __m256 sums = _mm256_setzero_ps();
+    for (; t + 8 <= n; t += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(scores + t), _mm256_set1_ps(top)));
+        _mm256_storeu_ps(scores + t, e);
+        sums = _mm256_add_ps(sums, e);
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, sums);
+    for (int j = 0; j < 8; j++)
+        total += lanes[j];
+#endif
+    for (; t < n; t++)
+        total += scores[t] = expf(scores[t] - top);
+    return total;
+}
+
 /* Each (row, head): store the new key and value at the row's position, then attend over positions 0..pos. */
 static void attention(const Gpt *m, long layer, const float *qkv, const long *tokens, float *y, long rows,
                       float *scores) {
@@ -117,7 +141,7 @@ static void attention(const Gpt *m, long layer, const float *qkv, const long *to
                 ((float *)m->kv)[v + pos * hs + d] = q[2 * C + d];
             }
         }
-        float top = -INFINITY, total = 0.0f;
+        float top = -INFINITY;
         for (long t = 0; t <= pos; t++) {
             for (long b = 0; b < line; b += 64)
                 __builtin_prefetch(cache + (v + t * hs) * size + b);
@@ -136,8 +160,7 @@ static void attention(const Gpt *m, long layer, const float *qkv, const long *to
             scores[t] = s * scale;
             top = scores[t] > top ? scores[t] : top;
         }
-        for (long t = 0; t <= pos; t++)
-            total += scores[t] = expf(scores[t] - top);
+        float total = exponentiate(scores, pos + 1, top);
         float *out = y + r * C + h * hs;
         for (long d = 0; d < hs; d++)
             out[d] = 0.0f;
