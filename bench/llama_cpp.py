@@ -204,8 +204,9 @@ def free_port() -> int:
 
 def serve(gguf: str | Path, threads: int = 2, parallel: int = 1, port: int | None = None, ctx: int = 4096,
           api_key: str | None = None, log_path: Path | None = None, cache_prompt: bool = False,
-          timeout: float = 120) -> tuple[subprocess.Popen, str]:
-    """Start llama-server (continuous batching, `parallel` slots, `ctx` tokens in all) and wait for /health.
+          timeout: float = 120, cache_type: str = "f16") -> tuple[subprocess.Popen, str]:
+    """Start llama-server (continuous batching, `parallel` slots, `ctx` tokens in all, its KV cache in cache_type:
+    f16 is its default) and wait for /health.
 
     Its prompt cache is off unless asked for: our server has no prefix cache, and the benchmark sends one prompt
     over and over, so with it llama-server would skip nearly every prefill.
@@ -213,7 +214,7 @@ def serve(gguf: str | Path, threads: int = 2, parallel: int = 1, port: int | Non
     bins = build()
     port = port or free_port()
     cmd = [str(bins.server), "-m", str(gguf), "-t", str(threads), "--parallel", str(parallel), "--cont-batching",
-           "--host", "127.0.0.1", "--port", str(port), "-c", str(ctx)]
+           "--host", "127.0.0.1", "--port", str(port), "-c", str(ctx), "-ctk", cache_type, "-ctv", cache_type]
     if api_key:
         cmd += ["--api-key", api_key]
     if not cache_prompt:

@@ -1,7 +1,8 @@
 """Serving benchmark through HTTP, as `vllm bench serve` measures it, against transformers' generate, same weights.
 
     python -m bench.serve [--device cpu|cuda] [--concurrency 1,8,32,128] [--prompt-len 128] [--output-len 128]
-                          [--size 124M|350M|3M] [--quantize int8] [--url http://host:port] [--json F] [--plot F.png]
+                          [--size 124M|350M|3M] [--quantize int8] [--kv-cache-dtype bfloat16]
+                          [--url http://host:port] [--json F] [--plot F.png]
 
 A GPT-2 124M-shaped model (or --size) is initialised at random (seed 0, vocab 50257) and written as a nanoGPT checkpoint;
 a gunicorn + gevent server (gunicorn_config.py) is started on it with MAX_BATCH = the largest concurrency, or
@@ -16,9 +17,10 @@ server's own overhead is the gap between the model-only and the HTTP figures.
     python -m bench.serve --peer llama.cpp[:f32|f16|q8_0] [--peer transformers,llama.cpp:q8_0] ...
 
 also starts llama-server (bench/llama_cpp.py, CPU only) on a GGUF of the same weights, with --parallel = the
-largest concurrency and no prompt cache (no two prompts share a prefix anyway: see run_http), and at each
-concurrency drives it right after ours with the same client, prompts and lengths; each HTTP result then holds a
-"llama.cpp" entry with the same fields.
+largest concurrency, its KV cache in --llama-cache-type (f16, its default, unless told) and no prompt cache (no
+two prompts share a prefix anyway: see run_http), and at each concurrency drives it right after ours with the
+same client, prompts and lengths; each HTTP result then holds a "llama.cpp" entry with the same fields.
+--kv-cache-dtype sets our server's KV_CACHE_DTYPE.
 Without "transformers" in --peer, the in-process transformers peer is left out.
 """
 from __future__ import annotations
@@ -64,7 +66,7 @@ def start_server(ckpt: Path, args, max_batch: int, log: Path, **env: str) -> tup
     env = {**os.environ, "PYTHONPATH": pythonpath, "HOST": "127.0.0.1", "PORT": str(port),
            "MODEL_DIR": str(ckpt.parent), "MODEL_CHECKPOINT": str(ckpt), "MY_API_KEY": KEY,
            "DEVICE": args.device, "MAX_BATCH": str(max_batch), "MAX_QUEUE": str(4 * max_batch),
-           "QUANTIZE": args.quantize, "GUNICORN_ACCESSLOG": "/dev/null", "LOG_LEVEL": "warning", **env}
+           "QUANTIZE": args.quantize, "KV_CACHE_DTYPE": args.kv_cache_dtype, "GUNICORN_ACCESSLOG": "/dev/null", "LOG_LEVEL": "warning", **env}
     # gunicorn's own entry point, run by this interpreter (its script may live off PATH, e.g. pip --target)
     cmd = [sys.executable, "-c", "from gunicorn.app.wsgiapp import run; run()", "-c", "gunicorn_config.py",
            "web.app:app"]
@@ -179,6 +181,7 @@ def start_llama_server(lm, gguf_type: str, prompt: list[int], args, max_batch: i
     (tmp / "llama-export.pt").unlink()
     ctx = llama_cpp.context_tokens(max_batch, args.prompt_len, args.output_len)
     proc, url = llama_cpp.serve(gguf, threads=args.threads, parallel=max_batch, ctx=ctx, api_key=KEY,
+                                cache_type=args.llama_cache_type,
                                 log_path=tmp / "llama-server.log")
     try:
         llama_cpp.check_output_length(url, prompt, args.output_len, KEY)
@@ -231,6 +234,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--rounds", type=int, default=2, help="requests per concurrency = rounds x concurrency")
     ap.add_argument("--min-requests", type=int, default=4)
     ap.add_argument("--quantize", default="none", choices=["none", "int8"])
+    ap.add_argument("--kv-cache-dtype", default="auto", choices=["auto", "float32", "bfloat16"],
+                    help="our server's KV_CACHE_DTYPE")
+    ap.add_argument("--llama-cache-type", default="f16", choices=["f32", "f16", "bf16", "q8_0"],
+                    help="llama-server's -ctk and -ctv (f16: its default)")
     ap.add_argument("--url", help="a running server (serving --model) instead of starting one")
     ap.add_argument("--model", default="gpt2-124m-random.pt")
     ap.add_argument("--no-peer", action="store_true")
@@ -300,7 +307,8 @@ def main(argv: list[str] | None = None) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)  # a 475 MB checkpoint per run otherwise
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     result = {"title": f"GPT-2 {args.size}, {name}, {str(dtype).removeprefix('torch.')}"
-                       f"{', int8' if args.quantize != 'none' else ''}; prompt {args.prompt_len}, "
+                       f"{', int8' if args.quantize != 'none' else ''}"
+                       f"{'' if args.kv_cache_dtype == 'auto' else f', KV cache {args.kv_cache_dtype}'}; prompt {args.prompt_len}, "
                        f"output {args.output_len}",
               "args": vars(args), "torch": torch.__version__, "http": http, "local": local}
     out = Path(args.json)
