@@ -19,6 +19,8 @@ class LayerCache:
         if isinstance(where, slice):
             self.k.narrow(2, where.start, k.size(2)).copy_(k)
             self.v.narrow(2, where.start, v.size(2)).copy_(v)
+            if where.start == 0 and k.size(2) == kv_len:  # a prompt from position 0: its own keys are all there is,
+                return k, v  # not read back (in a bf16 cache, widened again for every layer of every prefill)
         else:
             rows, input_pos = where
             self.k[rows, :, input_pos] = k.transpose(1, 2).to(self.k.dtype)  # indexed view is (B, T, nh, hs)

@@ -9,24 +9,20 @@ import torch
 import torch.nn.functional as F
 
 from test_quantize import HELD_OUT, sharpened_greedy
-from model.kv_cache import KVCache, write_index
+from model.kv_cache import KVCache
 from model.loader import load_model
 from model.settings import BUNDLED_CHECKPOINT
 
 
 def perplexity(lm) -> float:
-    """Of the model's own predictions on held-out text, through its KV cache (each position attends to the keys and
-    values as the cache keeps them), the loss computed in float32 whatever the model's dtype."""
-    ids = torch.tensor([lm.tokenizer.encode(HELD_OUT)])
-    T = ids.size(1) - 1
-    positions = torch.arange(T).unsqueeze(0)
-    cache = KVCache(lm.config, 1, T, "cpu", lm.kv_dtype)
+    """Of the model's own predictions on held-out text, decoded a token at a time through its KV cache (each token
+    attends to the keys and values as the cache keeps them), the loss computed in float32 whatever the dtypes."""
+    ids = lm.tokenizer.encode(HELD_OUT)
+    cache = KVCache(lm.config, 1, len(ids), "cpu", lm.kv_dtype)
     with torch.inference_mode():
-        x = lm.model.transformer.wte(ids[:, :-1]) + lm.model.transformer.wpe(positions)
-        for block, layer in zip(lm.model.transformer.h, cache.rows(0, 1)):
-            x = block(x, layer, write_index(positions, 0), T)
-        logits = lm.model.lm_head(lm.model.transformer.ln_f(x)).float()
-    return math.exp(F.cross_entropy(logits[0], ids[0, 1:]).item())
+        logits = torch.cat([lm.model.forward_cached(torch.tensor([[token]]), torch.tensor([[t]]), cache.rows(0, 1),
+                                                    t + 1, start=t).float() for t, token in enumerate(ids[:-1])])
+    return math.exp(F.cross_entropy(logits, torch.tensor(ids[1:])).item())
 
 
 def test_bf16_perplexity_within_one_percent():
