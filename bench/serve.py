@@ -66,7 +66,8 @@ def start_server(ckpt: Path, args, max_batch: int, log: Path, **env: str) -> tup
     env = {**os.environ, "PYTHONPATH": pythonpath, "HOST": "127.0.0.1", "PORT": str(port),
            "MODEL_DIR": str(ckpt.parent), "MODEL_CHECKPOINT": str(ckpt), "MY_API_KEY": KEY,
            "DEVICE": args.device, "MAX_BATCH": str(max_batch), "MAX_QUEUE": str(4 * max_batch),
-           "QUANTIZE": args.quantize, "KV_CACHE_DTYPE": args.kv_cache_dtype, "GUNICORN_ACCESSLOG": "/dev/null", "LOG_LEVEL": "warning", **env}
+           "QUANTIZE": args.quantize, "KV_CACHE_DTYPE": args.kv_cache_dtype, "GUNICORN_ACCESSLOG": "/dev/null",
+           "LOG_LEVEL": "warning", **env}
     # gunicorn's own entry point, run by this interpreter (its script may live off PATH, e.g. pip --target)
     cmd = [sys.executable, "-c", "from gunicorn.app.wsgiapp import run; run()", "-c", "gunicorn_config.py",
            "web.app:app"]
@@ -308,8 +309,8 @@ def main(argv: list[str] | None = None) -> dict:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     result = {"title": f"GPT-2 {args.size}, {name}, {str(dtype).removeprefix('torch.')}"
                        f"{', int8' if args.quantize != 'none' else ''}"
-                       f"{'' if args.kv_cache_dtype == 'auto' else f', KV cache {args.kv_cache_dtype}'}; prompt {args.prompt_len}, "
-                       f"output {args.output_len}",
+                       f"{'' if args.kv_cache_dtype == 'auto' else f', KV cache {args.kv_cache_dtype}'}; "
+                       f"prompt {args.prompt_len}, output {args.output_len}",
               "args": vars(args), "torch": torch.__version__, "http": http, "local": local}
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)

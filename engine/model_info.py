@@ -62,7 +62,8 @@ def details(registry: Registry, model_id: str, path: Path) -> dict:
         out = _from_config(lm.checkpoint.format, lm.config, lm.tokenizer, lm.checkpoint.step,
                            lm.checkpoint.val_loss, lm.model.num_params(non_embedding=False))
         return {**out, "loaded": True, "device": str(lm.device), "dtype": _dtype_name(lm.dtype),
-                "kv_cache_dtype": _dtype_name(lm.kv_dtype), "running": served.engine.running, "waiting": served.engine.waiting}
+                "kv_cache_dtype": _dtype_name(lm.kv_dtype), "running": served.engine.running,
+                "waiting": served.engine.waiting}
     settings = registry.config.model
     try:
         out = _metadata(registry, path, settings.gelu)

@@ -27,7 +27,8 @@ def _number(env: Mapping[str, str], name: str, default: T, kind: Callable[[str],
 
 @dataclass
 class ServerConfig:
-    model: ModelSettings = field(default_factory=ModelSettings)  # MODEL_CHECKPOINT, DEVICE, DTYPE, MODEL_GELU
+    # MODEL_CHECKPOINT, DEVICE, DTYPE, MODEL_GELU, QUANTIZE, KV_CACHE_DTYPE
+    model: ModelSettings = field(default_factory=ModelSettings)
     model_dir: str = "log"  # MODEL_DIR: every *.pt file and checkpoint folder in it is a model
     served_model_name: str | None = None  # SERVED_MODEL_NAME: the id of the default model
     host: str = "0.0.0.0"  # HOST
