@@ -153,19 +153,20 @@ class FusedDecode:
 @torch.inference_mode()
 def time_steps(model: GPT, step, eps: float) -> list[bool]:
     """Per bucket of rows, whether the C step beat PyTorch's forward_cached: both decode a token at position 31 of
-    a scratch cache, the fastest of REPEATS each (cpu_paths.fastest). Each round passes every bucket, the sides
-    taking turns to go first, so that a burst of load on a shared machine spoils one sample of several buckets, not
-    all of one: a pass per bucket once chose PyTorch at 16 rows (C 21.4 against 20.7 ms; 18.8 against 22.0 in other
-    passes)."""
+    a scratch cache (or the context's last, if shorter), the fastest of REPEATS each (cpu_paths.fastest). Each
+    round passes every bucket, the sides taking turns to go first, so that a burst of load on a shared machine
+    spoils one sample of several buckets, not all of one: a pass per bucket once chose PyTorch at 16 rows (C 21.4
+    against 20.7 ms; 18.8 against 22.0 in other passes)."""
     started = time.perf_counter()
-    cache = KVCache(model.config, BUCKETS[-1], 32, "cpu", model.transformer.wpe.weight.dtype)
+    pos = min(31, model.config.block_size - 1)
+    cache = KVCache(model.config, BUCKETS[-1], pos + 1, "cpu", model.transformer.wpe.weight.dtype)
     fused = FusedDecode(model, cache, step, eps)
     groups = []
     for rows in BUCKETS:
-        inputs = torch.tensor([[0, 31]] * rows)
+        inputs = torch.tensor([[0, pos]] * rows)
         groups.append({(rows, "c"): functools.partial(fused.run, inputs),
                        (rows, "torch"): functools.partial(model.forward_cached, inputs[:, :1], inputs[:, 1:],
-                                                          cache.rows(0, rows), 32, start=31)})
+                                                          cache.rows(0, rows), pos + 1, start=pos)})
     best = cpu_paths.fastest(groups, REPEATS)
     faster = [best[rows, "c"] < best[rows, "torch"] for rows in BUCKETS]
     report = [f"rows {rows}: C {best[rows, 'c'] * 1e3:.2f}, PyTorch {best[rows, 'torch'] * 1e3:.2f}"

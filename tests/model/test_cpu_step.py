@@ -189,3 +189,10 @@ def test_serves_only_what_it_knows(monkeypatch):
     assert FusedDecode.build(quantize_model(untied), cache) is None  # an int8 head, an fp32 token embedding
     monkeypatch.setenv("CPU_MATMUL", "torch")  # a product forced by the operator is the one every step takes
     assert FusedDecode.build(tiny_model(), cache) is None
+
+
+def test_a_context_shorter_than_the_timing_position_is_timed_within_it(monkeypatch):
+    monkeypatch.delenv("CPU_MATMUL")  # timed: the step at position 31 once overran a 16-token context (IndexError)
+    short = tiny_model(block_size=16)
+    FusedDecode.build(short, KVCache(short.config, 2, 16, "cpu", torch.float32))
+    assert any("decode step" in key for key in json.loads(cpu_paths.cache_file().read_text()).popitem()[1])
