@@ -301,7 +301,11 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         if proc is not None:
             os.killpg(proc.pid, 15)
-            proc.wait(30)
+            try:  # gunicorn waits up to its graceful timeout (30 s) for connections still open
+                proc.wait(45)
+            except subprocess.TimeoutExpired:
+                print("the server did not stop within 45 s of SIGTERM; killed", file=sys.stderr)
+                os.killpg(proc.pid, 9)
         if llama_proc is not None:
             from bench.llama_cpp import stop
             stop(llama_proc)
