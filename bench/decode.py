@@ -40,8 +40,9 @@ SIZES = {"124M": dict(n_layer=12, n_head=12, n_embd=768), "350M": dict(n_layer=2
 N_VOCAB = 50257
 
 
-def build_models(size: str, device: torch.device, dtype: torch.dtype, quantize: str = "none"):
-    """Our model wrapped as a LoadedModel, and transformers' GPT2LMHeadModel holding the same weights."""
+def build_models(size: str, device: torch.device, dtype: torch.dtype, quantize: str = "none", panels: bool = False):
+    """Our model wrapped as a LoadedModel, and transformers' GPT2LMHeadModel holding the same weights. panels: as
+    the server holds it (loader.place_model's), for timing; not for writing a checkpoint."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
     config = GPTConfig(vocab_size=N_VOCAB, block_size=1024, **SIZES[size])
@@ -52,7 +53,7 @@ def build_models(size: str, device: torch.device, dtype: torch.dtype, quantize: 
     missing, unexpected = hf.load_state_dict(hf_state_dict(ours, tok.n_vocab), strict=False)
     assert not unexpected and set(missing) <= {"lm_head.weight"}, (missing, unexpected)
     hf.tie_weights()
-    place_model(ours, device, dtype, quantize)
+    place_model(ours, device, dtype, quantize, panels)
     hf = hf.to(device=device, dtype=dtype).eval().requires_grad_(False)
     ck = Checkpoint(Path(f"<random GPT-2 {size}>"), "random", config, {}, tok)
     return LoadedModel(ours, tok, ck, device, dtype), hf
@@ -237,12 +238,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     help="both sides' weights and activations (default: bfloat16 on CUDA, float32 on CPU)")
     args = ap.parse_args(argv)
     logging.basicConfig(format="%(message)s")
-    logging.getLogger("model.cpu_paths").setLevel(logging.INFO)  # which product each shape takes, and its times
+    for name in ("model.cpu_paths", "model.panels"):  # which product each shape takes, and its times
+        logging.getLogger(name).setLevel(logging.INFO)
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype) if args.dtype else torch.bfloat16 if device.type == "cuda" else torch.float32
     if device.type == "cpu":
         torch.set_num_threads(args.threads)
-    lm, hf = build_models(args.size, device, dtype, args.quantize)
+    lm, hf = build_models(args.size, device, dtype, args.quantize, panels=True)
     if args.quantize != "none":
         from model.quantize import weight_bytes
         print(f"{args.quantize}: weights {weight_bytes(hf) / 2**20:.0f} MiB -> {weight_bytes(lm.model) / 2**20:.0f} MiB")

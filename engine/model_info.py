@@ -60,7 +60,7 @@ def details(registry: Registry, model_id: str, path: Path) -> dict:
     if served is not None:
         lm = served.engine.lm
         out = _from_config(lm.checkpoint.format, lm.config, lm.tokenizer, lm.checkpoint.step,
-                           lm.checkpoint.val_loss, lm.model.num_params(non_embedding=False))
+                           lm.checkpoint.val_loss, lm.parameters)
         return {**out, "loaded": True, "device": str(lm.device), "dtype": _dtype_name(lm.dtype),
                 "kv_cache_dtype": _dtype_name(lm.kv_dtype), "running": served.engine.running,
                 "waiting": served.engine.waiting}

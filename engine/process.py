@@ -211,7 +211,7 @@ def main() -> None:
     path, settings, max_batch, max_queue, engine_args = inbox.recv()
     try:
         lm = load_model(path, settings.device, settings.dtype, settings.gelu, settings.quantize, kv_slots=max_batch,
-                        kv_cache_mb=engine_args.get("kv_cache_mb"), kv_dtype=settings.kv_cache_dtype)
+                        kv_cache_mb=engine_args.get("kv_cache_mb"), kv_dtype=settings.kv_cache_dtype, panels=True)
     except BaseException as e:
         conn.send(("failed", CarriedError.of(e)))
         return

@@ -190,7 +190,7 @@ class Registry:
             else:
                 lm = self.host.run_blocking(lambda: load_model(
                     checkpoint_file(path), settings.device, settings.dtype, settings.gelu, settings.quantize,
-                    kv_slots=c.max_batch, kv_cache_mb=c.kv_cache_mb, kv_dtype=settings.kv_cache_dtype))
+                    kv_slots=c.max_batch, kv_cache_mb=c.kv_cache_mb, kv_dtype=settings.kv_cache_dtype, panels=True))
                 engine = self.host.run_blocking(lambda: Engine(lm, host=self.host, **engine_args))
         except CheckpointError as e:  # the operator's file, not the client's request, is at fault
             raise ModelNotLoadable(f"The model `{model_id}` cannot be served: {e.problem}") from None

@@ -18,66 +18,6 @@
 #include <immintrin.h>
 #endif
 
-/* GELU(v) = 0.5 v (1 + erf(v / sqrt 2)), or in its tanh form 0.5 v (1 + tanh(u)), u = sqrt(2 / pi) (v + c v^3) */
-static const float SQRT_HALF = 0.70710678118654752f, MINUS_2_SQRT_2_OVER_PI = -1.5957691216057307f,
-                   GELU_CUBIC = 0.044715f;
-
-static inline float activate(float v, int act) {
-    if (act == ACT_GELU_ERF)
-        return 0.5f * v * erfcf(-v * SQRT_HALF);  /* 1 + erf(z) = erfc(-z), exact in the tail too */
-    if (act == ACT_GELU_TANH)
-        return v / (1.0f + expf(MINUS_2_SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v)));  /* 0.5 v (1 + tanh(u)) */
-    return v;
-}
-
-#if defined(__AVX2__) && defined(__FMA__)
-/* activate() in eight lanes. glibc's erff and tanhf take one value a call, ~7.5 ns on a Zen 5: ~2 ms of the two
- * cores' time in a 16-row step of GPT-2 124M (590k GELUs); on a Xeon the step took 42.9-55.8 ms against
- * 50.4-59.2 with them (alternated). erfc(a) for a = |z| by the Chebyshev fit of Numerical Recipes' erfcc
- * (relative error below 1.2e-7 everywhere, so GELU's negative tail keeps its digits), and 1 + erf(z) is that
- * erfc for z < 0, not 1 minus a number near 1; likewise GELU's tanh form, 0.5 v (1 + tanh(u)) = v / (1 + e^(-2u)). */
-static inline __m256 activate8(__m256 v, int act) {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    if (act == ACT_GELU_TANH) {
-        __m256 cubic = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(GELU_CUBIC), v), _mm256_mul_ps(v, v), v);
-        __m256 minus_2u = _mm256_mul_ps(_mm256_set1_ps(MINUS_2_SQRT_2_OVER_PI), cubic);
-        return _mm256_div_ps(v, _mm256_add_ps(one, exp8(minus_2u)));
-    }
-    if (act != ACT_GELU_ERF)
-        return v;
-    __m256 z = _mm256_mul_ps(v, _mm256_set1_ps(SQRT_HALF));
-    __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), z);
-    __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.5f), a, one));
-    static const float c[] = {-0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f, -0.18628806f, 0.09678418f,
-                              0.37409196f, 1.00002368f, -1.26551223f};
-    __m256 p = _mm256_set1_ps(0.17087277f);
-    for (int k = 0; k < 9; k++)
-        p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(c[k]));
-    __m256 erfc = _mm256_mul_ps(t, exp8(_mm256_fnmadd_ps(a, a, p)));
-    __m256 one_plus_erf = _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(2.0f), erfc), erfc, z);  /* z < 0: erfc */
-    return _mm256_mul_ps(_mm256_mul_ps(v, _mm256_set1_ps(0.5f)), one_plus_erf);
-}
-#endif
-
-/* The n outputs o..o+n-1 of one row of y from their sums: act(sum + bias), written, or added where `add` (a
- * residual connection). */
-static inline void store(float *y, const float *sums, const float *b, long o, long n, int act, int add) {
-#if defined(__AVX2__) && defined(__FMA__)
-    if (n == 8) {
-        __m256 v = _mm256_loadu_ps(sums);
-        if (b)
-            v = _mm256_add_ps(v, _mm256_loadu_ps(b + o));
-        v = activate8(v, act);
-        _mm256_storeu_ps(y + o, add ? _mm256_add_ps(_mm256_loadu_ps(y + o), v) : v);
-        return;
-    }
-#endif
-    for (long k = 0; k < n; k++) {
-        float v = activate(sums[k] + (b ? b[o + k] : 0.0f), act);
-        y[o + k] = add ? y[o + k] + v : v;
-    }
-}
-
 /* Every row of x dotted with eight rows of weights WK[0..7] of type TYPE (WEIGHT(p, i): row p's i-th weight as a
  * float), written to the n outputs o..o+n-1 of each row of y, or added to them where `add` (a residual connection).
  * Named row pointers and sums vectorise where arrays of them do not. */

@@ -28,7 +28,7 @@ import torch
 
 # a 32-token prefill's 48 block products on a Zen 5 EPYC: kernel 17.6 ms, oneDNN 20.8; at 64 rows oneDNN is ahead
 MAX_ROWS = 32
-SOURCES = [Path(__file__).with_name(name) for name in ("cpu_kernel.c", "cpu_step.c")]  # and cpu_kernel.h
+SOURCES = [Path(__file__).with_name(name) for name in ("cpu_kernel.c", "cpu_panels.c", "cpu_step.c")]  # + the .h
 HEADER = Path(__file__).with_name("cpu_kernel.h")
 # -march=native: AVX2/FMA (or whatever the CPU has) for the vectorised sums; the cache key holds the CPU.
 # -fopenmp links libgomp.so.1, which resolves to the copy torch has loaded: one thread pool, not two.
@@ -36,6 +36,7 @@ FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC"]
 ACTIVATIONS = {None: 0, "none": 1, "tanh": 2}  # nn.GELU's approximate= values; None is no activation
 KERNELS = {torch.float32: "skinny_linear", torch.bfloat16: "skinny_linear_bf16"}  # by the weights' dtype
 BF16_PAIRS = "skinny_linear_bf16_dp"  # bf16 weights and activations multiplied by AVX512-BF16, where there is one
+PANELS = "skinny_linear_panels"  # fp32 weights in panels (model/panels.py), where the CPU has AVX-512
 log = logging.getLogger(__name__)
 
 
@@ -108,8 +109,8 @@ def library() -> ctypes.CDLL | None:
 def load(path: Path) -> ctypes.CDLL:
     """A build of the kernel's sources, its products' argument types declared."""
     lib = ctypes.CDLL(str(path))
-    for name in (*KERNELS.values(), BF16_PAIRS):
-        if hasattr(lib, name):  # BF16_PAIRS only where the CPU has AVX512-BF16
+    for name in (*KERNELS.values(), BF16_PAIRS, PANELS):
+        if hasattr(lib, name):  # BF16_PAIRS only where the CPU has AVX512-BF16, PANELS AVX-512
             getattr(lib, name).argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_long] * 3 + [ctypes.c_int] * 2
             getattr(lib, name).restype = None
     return lib
@@ -154,3 +155,22 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                               y.data_ptr(), rows, in_features, out_features, ACTIVATIONS[gelu],
                               torch.get_num_threads())
     return y.to(x.dtype)
+
+
+def has_panels() -> bool:
+    """Whether the kernel multiplies fp32 weights held in panels (built with AVX-512)."""
+    lib = library()
+    return lib is not None and hasattr(lib, PANELS)
+
+
+def panel_linear(x: torch.Tensor, panels: torch.Tensor, bias: torch.Tensor | None, out_features: int,
+                 gelu: str | None = None) -> torch.Tensor:
+    """act(x @ W.T + bias) for any number of rows of fp32 x, W held in panels (model/panels.py), bias fp32 or None;
+    gelu as linear's. Only where has_panels()."""
+    in_features = panels.shape[1]
+    xs = x.contiguous()
+    y = torch.empty(*x.shape[:-1], out_features)
+    library().skinny_linear_panels(xs.data_ptr(), panels.data_ptr(), None if bias is None else bias.data_ptr(),
+                                   y.data_ptr(), xs.numel() // in_features, in_features, out_features,
+                                   ACTIVATIONS[gelu], torch.get_num_threads())
+    return y

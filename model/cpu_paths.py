@@ -15,7 +15,8 @@ the EPYC.
 
 The choice is kept in one JSON file beside the compiled kernel, keyed by what makes it differ (the CPU, the
 thread count, torch and the kernel's source) and then by dtype and shape; a lock file lets the workers of one
-server time once. CPU_MATMUL=kernel|onednn|torch forces one product (the kernel still only where it applies).
+server time once. CPU_MATMUL=kernel|onednn|torch forces one product (the kernel still only where it applies);
+CPU_MATMUL=panels forces model/panels.py's layout for a served fp32 model, and leaves the rest to `auto`.
 """
 from __future__ import annotations
 
@@ -92,9 +93,9 @@ def choose(model: nn.Module) -> dict[str, tuple[str, ...]]:
     for layer in layers:
         by_shape.setdefault(shape_key(layer.weight), []).append(layer)
     forced = os.environ.get("CPU_MATMUL", "auto")
-    if forced != "auto":
+    if forced not in ("auto", "panels"):
         if forced not in PRODUCTS:
-            raise ValueError(f"CPU_MATMUL must be auto, {', '.join(PRODUCTS)}; got {forced!r}")
+            raise ValueError(f"CPU_MATMUL must be auto, panels, {', '.join(PRODUCTS)}; got {forced!r}")
         choice = {shape: _forced(group, forced) for shape, group in by_shape.items()}
     else:
         fp32 = [layer for layer in layers if layer.weight.dtype == torch.float32]
@@ -184,7 +185,7 @@ def time_products(layers: list[nn.Linear]) -> dict[str, list[str]]:
     passes = []
     for rows in BUCKETS:
         # past the kernel's rows a product is compute-bound: a slice of each shape, cached or not, times the same
-        operands = _operands(layers, 2 * last_level_cache() if rows <= cpu_kernel.MAX_ROWS else 0)
+        operands = timing_operands(layers, 2 * last_level_cache() if rows <= cpu_kernel.MAX_ROWS else 0)
         passes.append((operands, {w.shape[1]: torch.randn(rows, w.shape[1], dtype=w.dtype) for _, w, _ in operands}))
     for rows, times in zip(BUCKETS, _time(passes)):
         for shape in shapes:
@@ -217,7 +218,7 @@ def time_one_row(layers: list[nn.Linear]) -> bool:
     passes each over whole layers while four times the last-level cache lasts (as a decode step meets them: from
     memory). Up to 15% faster on a Zen 5 EPYC, 4-6% slower to no different on a Sapphire Rapids Xeon
     (bench/results/cpu-zen5-2026-12-01-s16/)."""
-    operands = _operands(layers, 4 * last_level_cache())
+    operands = timing_operands(layers, 4 * last_level_cache())
     xs = {w.shape[1]: torch.randn(1, w.shape[1]) for _, w, _ in operands}
 
     def one_pass(stream: bool) -> Callable[[], None]:
@@ -246,7 +247,8 @@ def last_level_cache() -> int:
 Operand = tuple[str, torch.Tensor, "torch.Tensor | None"]  # shape key, weight, bias
 
 
-def _operands(layers: list[nn.Linear], budget: int) -> list[Operand]:
+def timing_operands(layers: list[nn.Linear], budget: int) -> list[Operand]:
+    """(shape, weight, bias) of whole layers while `budget` bytes last, then of a slice of each shape not yet met."""
     operands, seen = [], set()
     for layer in layers:
         shape, w, b = shape_key(layer.weight), layer.weight, layer.bias

@@ -8,7 +8,8 @@
  * PyTorch's definitions in fp32, summed in another order. A bf16 model keeps its matrices, embeddings and KV cache
  * in bf16 (half the bytes) and computes in fp32 between them, where PyTorch rounds every activation to bf16; an
  * int8 model's matrices are int8 tiles with a scale per row, its activations fp32, quantized per block of 32
- * for each product (cpu_kernel.c's product_int8). The KV cache of any of them may be bf16 (KV_CACHE_DTYPE). */
+ * for each product (cpu_kernel.c's product_int8). An fp32 model's matrices may be held in panels instead
+ * (cpu_panels.c; the token embedding too, as the tied head's). The KV cache of any may be bf16 (KV_CACHE_DTYPE). */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -29,13 +30,13 @@ typedef struct {  /* one Block's weights; a bias or a layer norm's shift is NULL
     const float *mlp_proj_s, *mlp_proj_b;
 } BlockWeights;
 
-enum { DT_FP32 = 0, DT_BF16 = 1, DT_INT8 = 2 };  /* the storage of a Gpt's matrices */
+enum { DT_FP32 = 0, DT_BF16 = 1, DT_INT8 = 2, DT_PANELS = 3 };  /* the storage of a Gpt's matrices */
 
 typedef struct {
     long n_layer, n_head, n_embd, vocab, slots, max_len;
     float eps;
     int act;  /* the MLP's GELU: ACT_GELU_ERF or ACT_GELU_TANH */
-    int matrices;  /* DT_FP32, DT_BF16 or DT_INT8: the products' weights and the token embedding (the head's, tied) */
+    int matrices;  /* DT_*: the products' weights and the token embedding (the head's, tied); DT_PANELS is fp32 */
     int kv_bf16;  /* the KV cache is bf16 (a bf16 model's, or KV_CACHE_DTYPE's), else fp32 */
     const void *wte, *wpe;
     const float *ln_f_w, *ln_f_b;
@@ -53,6 +54,8 @@ static inline float token_embedding(const Gpt *m, long token, long i) {
     if (m->matrices == DT_INT8)  /* the head's tiles */
         return ((const int8_t *)m->wte)[token / 8 * 8 * m->n_embd + tile_offset(m->n_embd, token % 8, i)]
                * m->lm_head_s[token];
+    if (m->matrices == DT_PANELS)
+        return ((const float *)m->wte)[panel_offset(m->n_embd, token, i)];
     return element(m->matrices, m->wte, token * m->n_embd + i);
 }
 
@@ -68,6 +71,10 @@ static void matmul(const Gpt *m, const float *x, const void *w, const float *sca
                    long rows, long in, long out, int act, int add) {
     if (m->matrices == DT_INT8)
         product_int8(x, w, scale, b, y, rows, in, out, act, add);
+#if defined(__AVX512F__)
+    else if (m->matrices == DT_PANELS)
+        product_panels(x, w, b, y, rows, in, out, act, add);
+#endif
     else if (m->matrices == DT_BF16)
         product_bf16(x, w, b, y, rows, in, out, act, add);
     else

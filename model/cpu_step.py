@@ -17,8 +17,8 @@ tiles.
 Whether it is the faster step depends on the CPU and the row count: on the AMX Xeon, 16 fp32 rows went faster
 through PyTorch (MKL's and oneDNN's products beat the kernel's there by more than the calls cost), and 1 row
 1.2x faster through the C step. So, as cpu_paths does for each product, the first load of a model's shape on a
-CPU times both steps per row bucket and caches which won (cpu_paths.json). CPU_MATMUL=kernel takes the C step at
-every row count, another CPU_MATMUL never. Rows are the KV cache's slots 0..rows-1, as the Decoder keeps them.
+CPU times both steps per row bucket and caches which won (cpu_paths.json). CPU_MATMUL=kernel or panels takes the C
+step at every row count, another CPU_MATMUL never. Rows are the KV cache's slots 0..rows-1, as the Decoder keeps them.
 """
 from __future__ import annotations
 
@@ -35,12 +35,13 @@ import torch.nn as nn
 from . import cpu_kernel, cpu_paths
 from .gpt import GPT
 from .kv_cache import KVCache
+from .panels import PanelEmbedding, PanelLinear
 from .quantize import Int8Embedding, Int8Linear
 
 BUCKETS = tuple(rows for rows in cpu_paths.BUCKETS if rows <= cpu_kernel.MAX_ROWS)
 REPEATS = 3  # rounds over the buckets, each timing both steps once; the fastest counts
 log = logging.getLogger(__name__)
-MATRICES = {torch.float32: 0, torch.bfloat16: 1, torch.int8: 2}  # cpu_step.c's DT_FP32, DT_BF16, DT_INT8
+MATRICES = {"float32": 0, "bfloat16": 1, "int8": 2, "panels": 3}  # cpu_step.c's DT_FP32, DT_BF16, DT_INT8, DT_PANELS
 BLOCK_FIELDS = ("ln_1_w", "ln_1_b", "c_attn_w", "c_attn_s", "c_attn_b", "attn_proj_w", "attn_proj_s", "attn_proj_b",
                 "ln_2_w", "ln_2_b", "c_fc_w", "c_fc_s", "c_fc_b", "mlp_proj_w", "mlp_proj_s", "mlp_proj_b")
 
@@ -56,14 +57,18 @@ class Gpt(ctypes.Structure):  # cpu_step.c's Gpt
                 ("blocks", ctypes.POINTER(BlockWeights))]
 
 
-def matrices_of(model: GPT) -> torch.dtype | None:
-    """How the model's products hold their weights: fp32, bf16 (nn.Linear) or int8 (model/quantize.py's CPU
-    layers); None for a mix, or for layers the C step does not know."""
+def matrices_of(model: GPT) -> str | None:
+    """How the model's products hold their weights: "float32", "bfloat16" (nn.Linear), "int8" (model/quantize.py's
+    CPU layers) or "panels" (model/panels.py's, fp32); None for a mix, or for layers the C step does not know."""
     products = model.products()
-    if all(isinstance(m, Int8Linear) and m.cpu for m in products) and isinstance(model.transformer.wte, Int8Embedding):
-        return torch.int8
+    t = model.transformer
+    if all(isinstance(m, Int8Linear) and m.cpu for m in products) and isinstance(t.wte, Int8Embedding):
+        return "int8"
+    if all(isinstance(m, PanelLinear) for m in products) and isinstance(t.wte, PanelEmbedding):
+        return "panels"
     dtypes = {m.weight.dtype if type(m) is nn.Linear else None for m in products}
-    return dtypes.pop() if len(dtypes) == 1 and dtypes <= {torch.float32, torch.bfloat16} else None
+    dtype = dtypes.pop() if len(dtypes) == 1 else None
+    return str(dtype).removeprefix("torch.") if dtype in (torch.float32, torch.bfloat16) else None
 
 
 class FusedDecode:
@@ -89,16 +94,18 @@ class FusedDecode:
             if isinstance(layer, Int8Linear):
                 laid, scales, bias = layer.c_step_weights()
                 return pointer(laid), pointer(scales), vector(bias)
-            return pointer(layer.weight), None, vector(layer.bias)
+            return pointer(layer.panels if isinstance(layer, PanelLinear) else layer.weight), None, vector(layer.bias)
 
         self._blocks = (BlockWeights * c.n_layer)(*(
             BlockWeights(vector(b.ln_1.weight), vector(b.ln_1.bias), *product(b.attn.c_attn), *product(b.attn.c_proj),
                          vector(b.ln_2.weight), vector(b.ln_2.bias), *product(b.mlp.c_fc), *product(b.mlp.c_proj))
             for b in t.h))
         matrices = matrices_of(model)
-        if matrices == torch.int8:  # the head's int8 tiles and scales are the tied token embedding's
+        if matrices == "int8":  # the head's int8 tiles and scales are the tied token embedding's
             tokens = head = pointer(t.wte.weight_int8)
             head_scales = vector(t.wte.scale)
+        elif matrices == "panels":
+            tokens, head, head_scales = pointer(t.wte.panels), pointer(model.lm_head.panels), None
         else:
             tokens, head, head_scales = pointer(t.wte.weight), pointer(model.lm_head.weight), None
         self.vocab = c.vocab_size
@@ -119,7 +126,7 @@ class FusedDecode:
         matrices = matrices_of(model)
         eps = {m.eps for m in model.modules() if isinstance(m, nn.LayerNorm)}
         if (lib is None or not hasattr(lib, "decode_step") or matrices is None or len(eps) != 1
-                or os.environ.get("CPU_MATMUL", "auto") not in ("auto", "kernel")
+                or os.environ.get("CPU_MATMUL", "auto") not in ("auto", "kernel", "panels")
                 or cache.kv.device.type != "cpu" or {dtype, cache.kv.dtype} - {torch.float32, torch.bfloat16}
                 or any(p.dtype != dtype or p.device.type != "cpu" or not p.is_contiguous()
                        for p in model.parameters())):
@@ -128,10 +135,10 @@ class FusedDecode:
         step.argtypes = [ctypes.POINTER(Gpt), ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_int]
         step.restype = ctypes.c_int
         eps = eps.pop()
-        if os.environ.get("CPU_MATMUL", "auto") == "kernel":
+        if os.environ.get("CPU_MATMUL", "auto") in ("kernel", "panels"):
             return cls(model, cache, step, eps)
-        key = (f"decode step {str(matrices).removeprefix('torch.')} {c.n_layer}x{c.n_embd}x{c.n_head} vocab "
-               f"{c.vocab_size}{'' if c.bias else ' no bias'}")
+        key = (f"decode step {matrices} {c.n_layer}x{c.n_embd}x{c.n_head} vocab {c.vocab_size}"
+               f"{'' if c.bias else ' no bias'}")
         faster = cpu_paths.cached([key], lambda _: {key: time_steps(model, step, eps)})[key]
         return cls(model, cache, step, eps, tuple(faster)) if any(faster) else None
 

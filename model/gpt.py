@@ -15,12 +15,15 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from . import cpu_paths
 from .config import GPTConfig
 from .kv_cache import LayerCache, Where, write_index
+from .panels import PanelLinear
 
 
-def linear(x: torch.Tensor, layer: nn.Linear, gelu: nn.GELU | None = None) -> torch.Tensor:
+def linear(x: torch.Tensor, layer: nn.Module, gelu: nn.GELU | None = None) -> torch.Tensor:
     """layer(x), then gelu if given. CPU inference in fp32 or bf16 takes the product model/cpu_paths.py chose
-    for this CPU, the layer's shape and x's rows (the C kernel, oneDNN with the GELU fused, or MKL); all sum in
-    fp32, in different orders. Training keeps F.linear (neither of the others has autograd)."""
+    for this CPU, the layer's shape and x's rows (the C kernel, oneDNN with the GELU fused, or MKL), or the panels'
+    (model/panels.py); all sum in fp32, in different orders. Training keeps F.linear (the others have no autograd)."""
+    if isinstance(layer, PanelLinear):
+        return layer(x, None if gelu is None else gelu.approximate)
     if (type(layer) is nn.Linear  # not model/quantize.py's int8 layers
             and x.dtype in (torch.float32, torch.bfloat16) and x.is_cpu and not torch.is_grad_enabled()):
         return cpu_paths.product(x, layer, None if gelu is None else gelu.approximate)
@@ -123,10 +126,14 @@ class GPT(nn.Module):
                 std = 0.02 / (2 * self.config.n_layer) ** 0.5 if name.endswith("c_proj.weight") else 0.02
                 nn.init.normal_(p, mean=0.0, std=std, generator=generator)
 
+    def product_slots(self) -> list[tuple[nn.Module, str]]:
+        """(module, attribute name) of each block's four products, for replacing them (int8, panels)."""
+        return [(parent, name) for b in self.transformer.h
+                for parent, name in ((b.attn, "c_attn"), (b.attn, "c_proj"), (b.mlp, "c_fc"), (b.mlp, "c_proj"))]
+
     def products(self) -> list[nn.Module]:
-        """The head and each block's four products: nn.Linear, or model/quantize.py's int8 layers once quantized."""
-        return [self.lm_head] + [m for b in self.transformer.h
-                                 for m in (b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj)]
+        """The head and each block's four products: nn.Linear, or model/quantize.py's int8 layers, or panels."""
+        return [self.lm_head] + [getattr(parent, name) for parent, name in self.product_slots()]
 
     def num_params(self, non_embedding: bool = True) -> int:
         """Parameter count; position embeddings excluded by default, as nanoGPT reports it."""

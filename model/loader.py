@@ -11,10 +11,12 @@ import torch
 import torch.nn as nn
 
 from . import cpu_kernel, cpu_paths
-from .checkpoint import HF_CONV1D_WEIGHTS, Checkpoint, CheckpointError, expected_shapes, read_checkpoint
+from .checkpoint import (HF_CONV1D_WEIGHTS, Checkpoint, CheckpointError, expected_shapes, parameter_count,
+                         read_checkpoint)
 from .config import GPTConfig
 from .gpt import GPT
 from .kv_cache import KVCache
+from .panels import serves_from_panels, to_panels
 from .settings import DTYPES
 from .tokenizer import Tokenizer
 
@@ -71,9 +73,11 @@ class LoadedModel:
     device: torch.device
     dtype: torch.dtype
     kv_dtype: torch.dtype | None = None  # the KV cache's; None: dtype
+    parameters: int | None = None  # the checkpoint's (int8 or panel layers hold theirs as other tensors); None: count
 
     def __post_init__(self):
         self.kv_dtype = self.kv_dtype or self.dtype
+        self.parameters = self.parameters or self.model.num_params(non_embedding=False)
 
     @property
     def config(self):
@@ -82,10 +86,11 @@ class LoadedModel:
 
 def load_model(path: str | Path, device: str = "auto", dtype: str = "auto", gelu: str | None = None,
                quantize: str = "none", kv_slots: int = 0, kv_cache_mb: int | None = None,
-               kv_dtype: str = "auto") -> LoadedModel:
+               kv_dtype: str = "auto", panels: bool = False) -> LoadedModel:
     """Read a checkpoint and move its weights to the device; raises CheckpointError for a bad file, and its
     subclass ModelTooLarge when the weights plus the KV cache the caller will allocate (kv_slots sequences,
-    lowered to what kv_cache_mb holds, as KVCache.slots_within rules) would not fit in the device's memory."""
+    lowered to what kv_cache_mb holds, as KVCache.slots_within rules) would not fit in the device's memory.
+    panels: as place_model's."""
     ck = read_checkpoint(path, gelu=gelu)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
@@ -101,13 +106,16 @@ def load_model(path: str | Path, device: str = "auto", dtype: str = "auto", gelu
     model.load_state_dict(sd, strict=True, assign=True)
     if tied:
         model.tie_weights()
-    place_model(model, dev, dt, quantize)
+    place_model(model, dev, dt, quantize, panels)
     ck.state_dict = {}  # drop the CPU copies: on a GPU only the device weights stay alive
-    return LoadedModel(model, ck.tokenizer, ck, dev, dt, kv_dt)
+    return LoadedModel(model, ck.tokenizer, ck, dev, dt, kv_dt, parameter_count(ck.config, tied))
 
 
-def place_model(model: GPT, device: torch.device, dtype: torch.dtype, quantize: str = "none") -> GPT:
-    """Move the weights to the device and dtype and make them ready to decode with (in place; returns the model)."""
+def place_model(model: GPT, device: torch.device, dtype: torch.dtype, quantize: str = "none",
+                panels: bool = False) -> GPT:
+    """Move the weights to the device and dtype and make them ready to decode with (in place; returns the model).
+    panels: hold fp32 weights in model/panels.py's layout where it serves on this CPU; for a model that only
+    decodes, since its state_dict then loads into no GPT (the servers' models; not export or import)."""
     model.to(device=device, dtype=dtype).eval().requires_grad_(False)
     for p in model.parameters():
         if not p.is_contiguous():  # Hugging Face's Conv1D weights arrive transposed; the CPU kernel declines views
@@ -118,17 +126,21 @@ def place_model(model: GPT, device: torch.device, dtype: torch.dtype, quantize: 
         if device.type == "cpu":
             own_memory(model)
     elif device.type == "cpu" and dtype in cpu_kernel.KERNELS:
-        cpu_paths.choose(model)  # builds the decode kernel now rather than in the first request
+        choice = cpu_paths.choose(model)  # builds the decode kernel now rather than in the first request
+        if panels and serves_from_panels(model, choice):
+            to_panels(model)
+            own_memory(model)
     return model
 
 
 def own_memory(model: nn.Module) -> None:
-    """Copy what is left of the checkpoint's tensors (position embedding, layer norms, biases) out of it.
+    """Copy what is left of the checkpoint's tensors (position embedding, layer norms) out of it.
 
     A checkpoint is read memory-mapped, as one storage for all its tensors: one small survivor keeps the whole
     file mapped, and every page quantizing read stays resident (the fp32 weights, 0.5 GB for GPT-2 124M, beside
-    their int8 copies). Then the memory freed while quantizing goes back to the system."""
-    for t in list(model.parameters()) + list(model.buffers()):
+    their int8 copies). Then the memory freed while quantizing goes back to the system. The survivors are
+    parameters: the int8 and panel layers hold tensors of their own (their biases copied), not copied again."""
+    for t in model.parameters():
         if t.device.type == "cpu":
             t.data = t.data.clone()
     gc.collect()

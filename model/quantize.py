@@ -135,12 +135,10 @@ def quantize_model(model: GPT, mode: str = "int8") -> GPT:
     if mode == "none":
         return model
     dtype = model.transformer.wpe.weight.dtype
-    for block in model.transformer.h:
-        for parent, name in ((block.attn, "c_attn"), (block.attn, "c_proj"), (block.mlp, "c_fc"),
-                             (block.mlp, "c_proj")):
-            lin: nn.Linear = getattr(parent, name)
-            q, s = quantize_rows(lin.weight)
-            setattr(parent, name, Int8Linear(q, s, lin.bias, dtype))
+    for parent, name in model.product_slots():
+        lin: nn.Linear = getattr(parent, name)
+        q, s = quantize_rows(lin.weight)
+        setattr(parent, name, Int8Linear(q, s, lin.bias, dtype))
     tied = model.lm_head.weight is model.transformer.wte.weight
     q, s = quantize_rows(model.lm_head.weight)
     if tied:

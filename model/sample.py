@@ -49,13 +49,13 @@ def main(argv: list[str] | None = None) -> int:
         with open(prompt[5:], encoding="utf-8") as f:
             prompt = f.read()
     try:
-        lm = load_model(args.checkpoint, device=args.device, dtype=args.dtype, gelu=args.gelu)
+        lm = load_model(args.checkpoint, device=args.device, dtype=args.dtype, gelu=args.gelu, panels=True)
         # an empty prompt starts a new document, as the model saw at training time
         prompt_ids = lm.tokenizer.encode(prompt) if prompt else [lm.tokenizer.eot_id or 0]
     except (CheckpointError, TokenizerError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{args.checkpoint}: {lm.checkpoint.format}, {lm.model.num_params() / 1e6:.2f}M parameters, "
+    print(f"{args.checkpoint}: {lm.checkpoint.format}, {lm.parameters / 1e6:.2f}M parameters, "
           f"{lm.device} {str(lm.dtype).removeprefix('torch.')}", file=sys.stderr)
 
     def params(i: int) -> SamplingParams:

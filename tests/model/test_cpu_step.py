@@ -93,10 +93,8 @@ class BlockQuantizedLinear(nn.Module):
 @pytest.mark.parametrize("width", [48, 96])  # columns past a multiple of 64 are summed without SIMD: 48 all, 96 32
 def test_an_int8_step_is_its_block_quantized_products(lengths, width):
     int8, reference = quantize_model(tiny_model(seed=3, n_embd=width)), tiny_model(seed=3, n_embd=width)
-    for block in reference.transformer.h:
-        for parent, name in ((block.attn, "c_attn"), (block.attn, "c_proj"), (block.mlp, "c_fc"),
-                             (block.mlp, "c_proj")):
-            setattr(parent, name, BlockQuantizedLinear(getattr(parent, name)))
+    for parent, name in reference.product_slots():
+        setattr(parent, name, BlockQuantizedLinear(getattr(parent, name)))
     head = BlockQuantizedLinear(reference.lm_head)
     reference.lm_head = head
     with torch.no_grad():  # the tied token embedding: the head's int8 rows times their scales

@@ -95,12 +95,12 @@ def test_an_int8_process_holds_less_memory_than_an_fp32_one(tmp_path):
     assert int8 < fp32 - 20 * 1024, (fp32, int8)
 
 
-def sharpened_greedy(dtype: str, quantize: str = "none",
-                     kv_dtype: str = "auto") -> tuple[list[list[int]], list[list[int]]]:
+def sharpened_greedy(dtype: str, quantize: str = "none", kv_dtype: str = "auto",
+                     panels: bool = False) -> tuple[list[list[int]], list[list[int]]]:
     """The bundled model's greedy tokens for three prompts, batched and one at a time, with its final layer norm's
     gain times 4. Where two tokens are nearly tied, a low precision's rounding may pick the other; the gain widens
     every gap fourfold, so a different token means a real error, not a coin toss."""
-    lm = load_model(BUNDLED_CHECKPOINT, "cpu", dtype, quantize=quantize, kv_dtype=kv_dtype)
+    lm = load_model(BUNDLED_CHECKPOINT, "cpu", dtype, quantize=quantize, kv_dtype=kv_dtype, panels=panels)
     with torch.no_grad():
         lm.model.transformer.ln_f.weight.mul_(4)
         lm.model.transformer.ln_f.bias.mul_(4)

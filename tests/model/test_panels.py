@@ -1,0 +1,111 @@
+"""model/panels.py: fp32 weights in panels give F.linear's products for any row count, the token embedding's rows,
+forward_cached's decode step, the plain layout's greedy tokens, and are what a served fp32 model holds where the
+CPU has AVX-512 (not a model loaded for export, nor one whose product CPU_MATMUL forces)."""
+import copy
+import logging
+import re
+import shutil
+import sys
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from checkpoints import tiny_model
+from model import cpu_kernel, cpu_paths, panels
+from model.cpu_step import FusedDecode
+from model.loader import load_model
+from model.panels import PanelEmbedding, PanelLinear, panels_of, to_panels
+from model.settings import BUNDLED_CHECKPOINT
+from test_cpu_step import prefilled
+from test_quantize import sharpened_greedy
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("cc") is None
+                                or not cpu_kernel.has_panels(), reason="panels are multiplied with AVX-512")
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no timing left by another test
+
+
+@pytest.mark.parametrize("rows", [1, 5, 6, 7, 16, 33, 70])  # groups of six rows, spans of inputs past 6 rows
+@pytest.mark.parametrize("out_features, in_features", [(100, 48), (64, 96), (200, 37), (3, 300)])
+@pytest.mark.parametrize("bias, gelu", [(True, None), (False, "none"), (True, "tanh")])
+def test_a_panel_product_is_the_fp32_product(rows, out_features, in_features, bias, gelu):
+    g = torch.Generator().manual_seed(rows * out_features + in_features)
+    w = torch.randn(out_features, in_features, generator=g)
+    b = torch.randn(out_features, generator=g) if bias else None
+    x = torch.randn(rows, in_features, generator=g)
+    expected = F.linear(x, w, b)
+    expected = expected if gelu is None else F.gelu(expected, approximate=gelu)
+    y = PanelLinear(panels_of(w), out_features, b)(x, gelu)
+    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [1, 63, 64, 65, 200])
+def test_the_embedding_finds_its_rows_in_panels(rows):
+    w = torch.randn(rows, 24)
+    idx = torch.tensor([[0, rows - 1], [rows // 2, 0]])
+    assert torch.equal(PanelEmbedding(panels_of(w))(idx), w[idx])
+
+
+@pytest.mark.parametrize("lengths", [[5], [9, 1, 30], [3 + r for r in range(cpu_kernel.MAX_ROWS)]])
+@pytest.mark.parametrize("bias, gelu", [(True, "none"), (False, "tanh")])
+def test_a_step_from_panels_equals_forward_cached(monkeypatch, lengths, bias, gelu):
+    monkeypatch.setenv("CPU_MATMUL", "panels")  # the C step at every row count
+    model = tiny_model(seed=len(lengths), bias=bias, gelu_approximate=gelu)
+    panels = to_panels(copy.deepcopy(model))
+    fused_cache, inputs = prefilled(panels, lengths)  # prefilled through the panels' PyTorch forward
+    eager_cache, _ = prefilled(model, lengths)
+    torch.testing.assert_close(fused_cache.kv, eager_cache.kv, rtol=1e-4, atol=1e-5)
+    with torch.inference_mode():
+        fused = FusedDecode.build(panels, fused_cache).run(inputs)
+        eager = model.forward_cached(inputs[:, :1], inputs[:, 1:], eager_cache.rows(0, len(lengths)), max(lengths) + 1)
+    torch.testing.assert_close(fused, eager, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("step", ["kernel", "pytorch"])
+def test_greedy_tokens_are_the_plain_layouts_on_a_sharpened_model(monkeypatch, step):
+    monkeypatch.setenv("CPU_MATMUL", "kernel")
+    plain = sharpened_greedy("float32", panels=True)  # CPU_MATMUL=kernel: the plain layout, served
+    monkeypatch.setenv("CPU_MATMUL", "panels")
+    if step == "pytorch":
+        monkeypatch.setattr(FusedDecode, "build", classmethod(lambda cls, model, cache: None))
+    panels = sharpened_greedy("float32", panels=True)
+    assert panels[0] == panels[1] == plain[0]
+
+
+def test_a_served_fp32_model_holds_panels_and_nothing_else_does(monkeypatch):
+    monkeypatch.setenv("CPU_MATMUL", "panels")
+    served = load_model(BUNDLED_CHECKPOINT, "cpu", "float32", panels=True)
+    assert all(isinstance(m, PanelLinear) for m in served.model.products())
+    assert isinstance(served.model.transformer.wte, PanelEmbedding)
+    assert served.model.transformer.wte.panels is served.model.lm_head.panels  # tied: one copy
+    exported = load_model(BUNDLED_CHECKPOINT, "cpu", "float32")  # export and import keep the state_dict's layout
+    assert all(type(m) is nn.Linear for m in exported.model.products())
+    assert served.parameters == exported.parameters == exported.model.num_params(non_embedding=False)
+    assert type(load_model(BUNDLED_CHECKPOINT, "cpu", "bfloat16", panels=True).model.lm_head) is nn.Linear
+    for forced in ("kernel", "onednn"):  # an operator's forced product reads the plain layout
+        monkeypatch.setenv("CPU_MATMUL", forced)
+        assert type(load_model(BUNDLED_CHECKPOINT, "cpu", "float32", panels=True).model.lm_head) is nn.Linear
+
+
+@pytest.mark.parametrize("faster", [True, False])
+def test_the_layout_is_timed_once_per_machine_then_followed(monkeypatch, faster):
+    monkeypatch.delenv("CPU_MATMUL", raising=False)
+    calls = []
+    monkeypatch.setattr(panels, "time_panels", lambda layers, choice: calls.append(len(layers)) or faster)
+    for _ in range(2):
+        lm = load_model(BUNDLED_CHECKPOINT, "cpu", "float32", panels=True)
+        assert isinstance(lm.model.lm_head, PanelLinear) == faster
+    assert calls == [len(lm.model.products())]  # the second load read the cached choice
+
+
+def test_timing_the_layout_passes_every_bucket_both_ways(caplog):
+    model = load_model(BUNDLED_CHECKPOINT, "cpu", "float32").model
+    with caplog.at_level(logging.INFO, logger="model.panels"):
+        panels.time_panels(model.products(), cpu_paths.choose(model))
+    report = caplog.records[-1].getMessage()
+    assert all(re.search(rf"rows {rows}: \d+\.\d+ / \d+\.\d+", report) for rows in cpu_paths.BUCKETS), report
