@@ -18,24 +18,35 @@ enum {
     LINES = PANEL_WIDTH / 16,  /* 512-bit vectors of a panel's input */
     GROUP = 6,                 /* rows of x multiplied together: 24 sums and 4 weight vectors in 32 registers */
     SPAN = 128,                /* inputs per pass over the rows: a panel's span (32 kB) stays in L1 for them */
-    AHEAD = 8192,              /* bytes of the panel asked for ahead, into L2, by a span's first group of rows */
+    AHEAD = 8192,              /* bytes of the panel asked for ahead, into L2, by the first of one or two groups */
     STACK_ROWS = 32,           /* rows whose sums fit the stack; more take the heap */
 };
 
 /* The sums of m rows of x (stride in) with one panel over inputs k0..k1, added to (or, from input 0, put in) sums:
- * (m, PANEL_WIDTH). `lead`: the first group of rows in this span, which reads it from memory and asks ahead. */
+ * (m, PANEL_WIDTH). Into L2 ahead of the reads: `lead`, the first of one or two groups of rows, which reads the
+ * span from memory, asks AHEAD bytes ahead as it goes; from three groups on (shares > 0), each asks for the next
+ * span's inputs k with k % shares == share, so that memory streams during every group's pass, not the first's
+ * only: GPT-2 124M's 49 products of 16 rows 1.09x and 1.13x on the Xeon host, 1.13-1.31x on the Zen 5, of 32 rows
+ * 1.16-1.25x (bench/results/xeon-2026-12-01-s20/panels_ab.c); with two groups it was 0.83-0.88x on the Zen 5. */
 static inline __attribute__((always_inline)) void group_sums(const float *x, long in, const float *panel, long k0,
-                                                            long k1, float *sums, int m, int lead) {
+                                                            long k1, float *sums, int m, int lead, int share,
+                                                            int shares) {
+    int turn = 0;  /* k % shares, counted */
     __m512 acc[GROUP][LINES];
     for (int r = 0; r < m; r++)
         for (int v = 0; v < LINES; v++)
             acc[r][v] = k0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(sums + r * PANEL_WIDTH + v * 16);
     for (long k = k0; k < k1; k++) {
         __m512 w[LINES];
+        int mine = shares && turn == share;
+        if (shares && ++turn == shares)
+            turn = 0;
         for (int v = 0; v < LINES; v++) {
             const float *line = panel + k * PANEL_WIDTH + v * 16;
-            if (lead)  /* the panel is one stream, past its end too: a bad address does not fault */
+            if (lead)  /* a thread's panels are one stream, past its end too: a bad address does not fault */
                 _mm_prefetch((const char *)line + AHEAD, _MM_HINT_T1);
+            else if (mine)  /* the next span: the next panel's first, past the last input */
+                _mm_prefetch((const char *)(line + (k1 - k0) * PANEL_WIDTH), _MM_HINT_T1);
             w[v] = _mm512_loadu_ps(line);
         }
         for (int r = 0; r < m; r++) {
@@ -50,9 +61,10 @@ static inline __attribute__((always_inline)) void group_sums(const float *x, lon
 }
 
 /* group_sums for m = 1..GROUP known when compiled: the sums stay in registers */
-static void rows_sums(const float *x, long in, const float *panel, long k0, long k1, float *sums, int m, int lead) {
-#define CASE(M) case M: lead ? group_sums(x, in, panel, k0, k1, sums, M, 1) \
-                             : group_sums(x, in, panel, k0, k1, sums, M, 0); break;
+static void rows_sums(const float *x, long in, const float *panel, long k0, long k1, float *sums, int m, int lead,
+                      int share, int shares) {
+#define CASE(M) case M: lead ? group_sums(x, in, panel, k0, k1, sums, M, 1, 0, 0) \
+                             : group_sums(x, in, panel, k0, k1, sums, M, 0, share, shares); break;
     switch (m) { CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) }
 #undef CASE
 }
@@ -62,6 +74,7 @@ void product_panels(const float *x, const float *w, const float *b, float *y,
     float stack[STACK_ROWS * PANEL_WIDTH] __attribute__((aligned(64)));
     float *sums = rows <= STACK_ROWS ? stack : aligned_alloc(64, rows * PANEL_WIDTH * sizeof(float));
     long span = rows <= GROUP ? in : SPAN;  /* one group: nothing to keep in L1 for the next */
+    int groups = (int)((rows + GROUP - 1) / GROUP);
     #pragma omp for schedule(static)
     for (long p = 0; p < (out + PANEL_WIDTH - 1) / PANEL_WIDTH; p++) {
         const float *panel = w + p * in * PANEL_WIDTH;
@@ -69,7 +82,7 @@ void product_panels(const float *x, const float *w, const float *b, float *y,
             long k1 = k0 + span < in ? k0 + span : in;
             for (long r = 0; r < rows; r += GROUP)
                 rows_sums(x + r * in, in, panel, k0, k1, sums + r * PANEL_WIDTH, rows - r < GROUP ? rows - r : GROUP,
-                          r == 0);
+                          r == 0 && groups < 3, (int)(r / GROUP), groups < 3 ? 0 : groups);
         }
         long o = p * PANEL_WIDTH;
         for (long r = 0; r < rows; r++)
