@@ -14,11 +14,12 @@
 
 enum { ACT_NONE = 0, ACT_GELU_ERF = 1, ACT_GELU_TANH = 2 };
 enum { TILE_COLUMNS = 64 };  /* an int8 tile holds 64 columns of each of its eight rows together */
-enum { PANEL_WIDTH = 64 };  /* an fp32 panel holds 64 output rows' weights, input by input (model/panels.py) */
+enum { PANEL_WIDTH = 64 };  /* a panel holds 64 output rows' weights, input by input (model/panels.py) */
 
-/* Where weight (o, k) of a matrix of `in` inputs sits in its panels: panel o / 64, input k, lane o % 64. */
-static inline long panel_offset(long in, long o, long k) {
-    return (o / PANEL_WIDTH * in + k) * PANEL_WIDTH + o % PANEL_WIDTH;
+/* Where weight (o, k) of a matrix of `in` inputs sits in its panels, `pair` inputs a 32-bit lane (fp32 1, bf16 2):
+ * panel o / 64, step k / pair, lane o % 64, half k % pair. */
+static inline long panel_offset(long in, long o, long k, long pair) {
+    return ((o / PANEL_WIDTH * in + k - k % pair) * PANEL_WIDTH + o % PANEL_WIDTH * pair) + k % pair;
 }
 
 /* Where row j's column c sits in a tile of eight int8 rows of `in` columns: columns 0..63 of rows 0..7, then
@@ -36,6 +37,14 @@ static inline float bf16_to_float(uint16_t h) {  /* bf16 is the top half of an f
     float f;
     memcpy(&f, &u, sizeof f);
     return f;
+}
+
+static inline uint16_t float_to_bf16(float f) {  /* rounded to nearest, ties to even, as PyTorch rounds */
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((u >> 16) | 0x40);  /* a NaN stays a NaN */
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
 }
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -125,6 +134,9 @@ void product_bf16(const float *x, const uint16_t *w, const float *b, float *y,
 /* w: fp32 panels (panel_offset), any number of rows; only where the CPU has AVX-512 */
 void product_panels(const float *x, const float *w, const float *b, float *y,
                     long rows, long in, long out, int act, int add);
+/* w: bf16 panels, a pair of inputs a 32-bit lane (in even); only where the CPU has AVX-512 */
+void product_panels_bf16(const float *x, const uint16_t *w, const float *b, float *y,
+                         long rows, long in, long out, int act, int add);
 /* w: int8 tiles of eight rows (tile_offset); scale: one per output row */
 void product_int8(const float *x, const int8_t *w, const float *scale, const float *b, float *y,
                   long rows, long in, long out, int act, int add);

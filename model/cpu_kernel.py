@@ -36,7 +36,9 @@ FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC"]
 ACTIVATIONS = {None: 0, "none": 1, "tanh": 2}  # nn.GELU's approximate= values; None is no activation
 KERNELS = {torch.float32: "skinny_linear", torch.bfloat16: "skinny_linear_bf16"}  # by the weights' dtype
 BF16_PAIRS = "skinny_linear_bf16_dp"  # bf16 weights and activations multiplied by AVX512-BF16, where there is one
-PANELS = "skinny_linear_panels"  # fp32 weights in panels (model/panels.py), where the CPU has AVX-512
+PANELS = {torch.float32: "skinny_linear_panels", torch.bfloat16: "skinny_linear_panels_bf16"}  # model/panels.py's
+# layout, by the weights' dtype, where the CPU has AVX-512; bf16 x by bf16 panels with AVX512-BF16:
+PANEL_PAIRS = "skinny_linear_panels_bf16_pairs"
 log = logging.getLogger(__name__)
 
 
@@ -109,7 +111,7 @@ def library() -> ctypes.CDLL | None:
 def load(path: Path) -> ctypes.CDLL:
     """A build of the kernel's sources, its products' argument types declared."""
     lib = ctypes.CDLL(str(path))
-    for name in (*KERNELS.values(), BF16_PAIRS, PANELS):
+    for name in (*KERNELS.values(), BF16_PAIRS, *PANELS.values(), PANEL_PAIRS):
         if hasattr(lib, name):  # BF16_PAIRS only where the CPU has AVX512-BF16, PANELS AVX-512
             getattr(lib, name).argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_long] * 3 + [ctypes.c_int] * 2
             getattr(lib, name).restype = None
@@ -158,19 +160,24 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
 
 
 def has_panels() -> bool:
-    """Whether the kernel multiplies fp32 weights held in panels (built with AVX-512)."""
+    """Whether the kernel multiplies weights held in panels (built with AVX-512)."""
     lib = library()
-    return lib is not None and hasattr(lib, PANELS)
+    return lib is not None and hasattr(lib, PANELS[torch.float32])
 
 
 def panel_linear(x: torch.Tensor, panels: torch.Tensor, bias: torch.Tensor | None, out_features: int,
                  gelu: str | None = None) -> torch.Tensor:
-    """act(x @ W.T + bias) for any number of rows of fp32 x, W held in panels (model/panels.py), bias fp32 or None;
-    gelu as linear's. Only where has_panels()."""
-    in_features = panels.shape[1]
-    xs = x.contiguous()
+    """act(x @ W.T + bias) for any number of rows of x, W held in panels (model/panels.py) of fp32 or bf16, summed in
+    fp32 and returned in x's dtype; bias fp32 or None; gelu as linear's. Only where has_panels(). bf16 x by bf16
+    panels are multiplied as bf16 pairs where the CPU can (as oneDNN's bf16 product does), else x in fp32."""
+    in_features = panels.shape[1] * panels.shape[3]
+    lib = library()
+    if panels.dtype == x.dtype == torch.bfloat16 and hasattr(lib, PANEL_PAIRS):
+        kernel_name, xs = PANEL_PAIRS, x.contiguous()
+    else:
+        kernel_name, xs = PANELS[panels.dtype], x.float().contiguous()
     y = torch.empty(*x.shape[:-1], out_features)
-    library().skinny_linear_panels(xs.data_ptr(), panels.data_ptr(), None if bias is None else bias.data_ptr(),
-                                   y.data_ptr(), xs.numel() // in_features, in_features, out_features,
-                                   ACTIVATIONS[gelu], torch.get_num_threads())
-    return y
+    getattr(lib, kernel_name)(xs.data_ptr(), panels.data_ptr(), None if bias is None else bias.data_ptr(),
+                              y.data_ptr(), xs.numel() // in_features, in_features, out_features, ACTIVATIONS[gelu],
+                              torch.get_num_threads())
+    return y.to(x.dtype)

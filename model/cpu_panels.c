@@ -15,44 +15,72 @@
 
 #if defined(__AVX512F__)
 enum {
-    LINES = PANEL_WIDTH / 16,  /* 512-bit vectors of a panel's input */
+    LINES = PANEL_WIDTH / 16,  /* 512-bit vectors of a panel's step */
     GROUP = 6,                 /* rows of x multiplied together: 24 sums and 4 weight vectors in 32 registers */
-    SPAN = 128,                /* inputs per pass over the rows: a panel's span (32 kB) stays in L1 for them */
+    SPAN = 128,                /* steps per pass over the rows: a panel's span (32 kB) stays in L1 for them */
     AHEAD = 8192,              /* bytes of the panel asked for ahead, into L2, by the first of one or two groups */
     STACK_ROWS = 32,           /* rows whose sums fit the stack; more take the heap */
 };
 
-/* The sums of m rows of x (stride in) with one panel over inputs k0..k1, added to (or, from input 0, put in) sums:
- * (m, PANEL_WIDTH). Into L2 ahead of the reads: `lead`, the first of one or two groups of rows, which reads the
- * span from memory, asks AHEAD bytes ahead as it goes; from three groups on (shares > 0), each asks for the next
- * span's inputs k with k % shares == share, so that memory streams during every group's pass, not the first's
- * only: GPT-2 124M's 49 products of 16 rows 1.09x and 1.13x on the Xeon host, 1.13-1.31x on the Zen 5, of 32 rows
- * 1.16-1.25x (bench/results/xeon-2026-12-01-s20/panels_ab.c); with two groups it was 0.83-0.88x on the Zen 5. */
-static inline __attribute__((always_inline)) void group_sums(const float *x, long in, const float *panel, long k0,
-                                                            long k1, float *sums, int m, int lead, int share,
-                                                            int shares) {
+enum { FP32 = 0, BF16_WIDE = 1, BF16_PAIRS = 2 };  /* the weights' storage, and how they meet x */
+
+/* The sums of m rows of x (`in` inputs a row) with one panel over steps k0..k1, added to (or, from step 0, put
+ * in) sums: (m, PANEL_WIDTH). A step is 64 lanes of 32 bits: one input's fp32 weights (FP32), or a pair of
+ * inputs' bf16 weights, the even input's in the low half. BF16_WIDE widens the pair to fp32 in registers by a
+ * shift and a mask (exact) and multiplies by x in fp32. BF16_PAIRS, where x is bf16 itself (PyTorch's forward of a
+ * bf16 model) and the CPU has AVX512-BF16, multiplies bf16 pairs by vdpbf16ps, a pair's two products summed into
+ * a lane in fp32: 1.1-1.5x the widening at 16 rows on the Zen 5, as fast at one.
+ * Into L2 ahead of the reads: `lead`, the first of one or two groups of rows, which reads the span from memory,
+ * asks AHEAD bytes ahead as it goes; from three groups on (shares > 0), each asks for the next span's steps k with
+ * k % shares == share, so that memory streams during every group's pass, not the first's only: GPT-2 124M's 49
+ * fp32 products of 16 rows 1.09x and 1.13x on the Xeon host, 1.13-1.31x on the Zen 5, of 32 rows 1.16-1.25x
+ * (bench/results/xeon-2026-12-01-s20/panels_ab.c); with two groups it was 0.83-0.88x on the Zen 5. */
+static inline __attribute__((always_inline)) void group_sums(const void *xv, long in, const void *panel, long k0,
+                                                            long k1, float *sums, int m, int kind, int lead,
+                                                            int share, int shares) {
+    const float *x = xv;
     int turn = 0;  /* k % shares, counted */
     __m512 acc[GROUP][LINES];
     for (int r = 0; r < m; r++)
         for (int v = 0; v < LINES; v++)
             acc[r][v] = k0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(sums + r * PANEL_WIDTH + v * 16);
     for (long k = k0; k < k1; k++) {
-        __m512 w[LINES];
+        __m512i w[LINES];
         int mine = shares && turn == share;
         if (shares && ++turn == shares)
             turn = 0;
         for (int v = 0; v < LINES; v++) {
-            const float *line = panel + k * PANEL_WIDTH + v * 16;
+            const int32_t *line = (const int32_t *)panel + k * PANEL_WIDTH + v * 16;
             if (lead)  /* a thread's panels are one stream, past its end too: a bad address does not fault */
                 _mm_prefetch((const char *)line + AHEAD, _MM_HINT_T1);
-            else if (mine)  /* the next span: the next panel's first, past the last input */
+            else if (mine)  /* the next span: the next panel's first, past the last step */
                 _mm_prefetch((const char *)(line + (k1 - k0) * PANEL_WIDTH), _MM_HINT_T1);
-            w[v] = _mm512_loadu_ps(line);
+            w[v] = _mm512_loadu_si512(line);
         }
-        for (int r = 0; r < m; r++) {
-            __m512 xr = _mm512_set1_ps(x[r * in + k]);
-            for (int v = 0; v < LINES; v++)
-                acc[r][v] = _mm512_fmadd_ps(w[v], xr, acc[r][v]);
+#if defined(__AVX512BF16__)
+        if (kind == BF16_PAIRS) {
+            for (int r = 0; r < m; r++) {
+                __m512bh xr = (__m512bh)_mm512_set1_epi32(((const int32_t *)xv)[r * (in / 2) + k]);
+                for (int v = 0; v < LINES; v++)
+                    acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)w[v], xr);
+            }
+            continue;
+        }
+#endif
+        if (kind == BF16_WIDE) {
+            for (int v = 0; v < LINES; v++) {
+                __m512 even = _mm512_castsi512_ps(_mm512_slli_epi32(w[v], 16));
+                __m512 odd = _mm512_castsi512_ps(_mm512_and_si512(w[v], _mm512_set1_epi32((int)0xffff0000u)));
+                for (int r = 0; r < m; r++)
+                    acc[r][v] = _mm512_fmadd_ps(odd, _mm512_set1_ps(x[r * in + 2 * k + 1]),
+                                                _mm512_fmadd_ps(even, _mm512_set1_ps(x[r * in + 2 * k]), acc[r][v]));
+            }
+        } else {
+            for (int r = 0; r < m; r++) {
+                __m512 xr = _mm512_set1_ps(x[r * in + k]);
+                for (int v = 0; v < LINES; v++)
+                    acc[r][v] = _mm512_fmadd_ps(_mm512_castsi512_ps(w[v]), xr, acc[r][v]);
+            }
         }
     }
     for (int r = 0; r < m; r++)
@@ -60,29 +88,35 @@ static inline __attribute__((always_inline)) void group_sums(const float *x, lon
             _mm512_storeu_ps(sums + r * PANEL_WIDTH + v * 16, acc[r][v]);
 }
 
-/* group_sums for m = 1..GROUP known when compiled: the sums stay in registers */
-static void rows_sums(const float *x, long in, const float *panel, long k0, long k1, float *sums, int m, int lead,
-                      int share, int shares) {
-#define CASE(M) case M: lead ? group_sums(x, in, panel, k0, k1, sums, M, 1, 0, 0) \
-                             : group_sums(x, in, panel, k0, k1, sums, M, 0, share, shares); break;
+/* group_sums for m = 1..GROUP, the storage and the asking ahead known when compiled: the sums stay in registers */
+static void rows_sums(const void *x, long in, const void *panel, long k0, long k1, float *sums, int m, int kind,
+                      int lead, int share, int shares) {
+#define SUMS(M, KIND) lead ? group_sums(x, in, panel, k0, k1, sums, M, KIND, 1, 0, 0) \
+                           : group_sums(x, in, panel, k0, k1, sums, M, KIND, 0, share, shares)
+#define CASE(M) case M: \
+    kind == BF16_PAIRS ? SUMS(M, BF16_PAIRS) : kind == BF16_WIDE ? SUMS(M, BF16_WIDE) : SUMS(M, FP32); break;
     switch (m) { CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) }
 #undef CASE
+#undef SUMS
 }
 
-void product_panels(const float *x, const float *w, const float *b, float *y,
-                    long rows, long in, long out, int act, int add) {
+/* y (+)= act(x W^T + b), W in panels of `in` fp32 steps, or (bf16) of in / 2 steps of pairs; x fp32, or bf16
+ * (BF16_PAIRS) */
+static void panels_product(const void *x, const void *w, const float *b, float *y,
+                           long rows, long in, long out, int act, int add, int kind) {
     float stack[STACK_ROWS * PANEL_WIDTH] __attribute__((aligned(64)));
     float *sums = rows <= STACK_ROWS ? stack : aligned_alloc(64, rows * PANEL_WIDTH * sizeof(float));
-    long span = rows <= GROUP ? in : SPAN;  /* one group: nothing to keep in L1 for the next */
+    long steps = kind == FP32 ? in : in / 2, row_bytes = in * (kind == BF16_PAIRS ? 2 : 4);
+    long span = rows <= GROUP ? steps : SPAN;  /* one group: nothing to keep in L1 for the next */
     int groups = (int)((rows + GROUP - 1) / GROUP);
     #pragma omp for schedule(static)
     for (long p = 0; p < (out + PANEL_WIDTH - 1) / PANEL_WIDTH; p++) {
-        const float *panel = w + p * in * PANEL_WIDTH;
-        for (long k0 = 0; k0 < in; k0 += span) {
-            long k1 = k0 + span < in ? k0 + span : in;
+        const int32_t *panel = (const int32_t *)w + p * steps * PANEL_WIDTH;
+        for (long k0 = 0; k0 < steps; k0 += span) {
+            long k1 = k0 + span < steps ? k0 + span : steps;
             for (long r = 0; r < rows; r += GROUP)
-                rows_sums(x + r * in, in, panel, k0, k1, sums + r * PANEL_WIDTH, rows - r < GROUP ? rows - r : GROUP,
-                          r == 0 && groups < 3, (int)(r / GROUP), groups < 3 ? 0 : groups);
+                rows_sums((const char *)x + r * row_bytes, in, panel, k0, k1, sums + r * PANEL_WIDTH,
+                          rows - r < GROUP ? rows - r : GROUP, kind, r == 0 && groups < 3, (int)(r / GROUP), groups < 3 ? 0 : groups);
         }
         long o = p * PANEL_WIDTH;
         for (long r = 0; r < rows; r++)
@@ -93,9 +127,33 @@ void product_panels(const float *x, const float *w, const float *b, float *y,
         free(sums);
 }
 
+void product_panels(const float *x, const float *w, const float *b, float *y,
+                    long rows, long in, long out, int act, int add) {
+    panels_product(x, w, b, y, rows, in, out, act, add, FP32);
+}
+
+void product_panels_bf16(const float *x, const uint16_t *w, const float *b, float *y,
+                         long rows, long in, long out, int act, int add) {
+    panels_product(x, w, b, y, rows, in, out, act, add, BF16_WIDE);
+}
+
 void skinny_linear_panels(const float *x, const float *w, const float *b, float *y,
                           long rows, long in, long out, int act, int threads) {
     #pragma omp parallel num_threads(threads)
     product_panels(x, w, b, y, rows, in, out, act, 0);
 }
+
+void skinny_linear_panels_bf16(const float *x, const uint16_t *w, const float *b, float *y,
+                               long rows, long in, long out, int act, int threads) {
+    #pragma omp parallel num_threads(threads)
+    product_panels_bf16(x, w, b, y, rows, in, out, act, 0);
+}
+
+#if defined(__AVX512BF16__)
+void skinny_linear_panels_bf16_pairs(const uint16_t *x, const uint16_t *w, const float *b, float *y,
+                                     long rows, long in, long out, int act, int threads) {
+    #pragma omp parallel num_threads(threads)
+    panels_product(x, w, b, y, rows, in, out, act, 0, BF16_PAIRS);
+}
+#endif
 #endif

@@ -8,7 +8,7 @@
  * PyTorch's definitions in fp32, summed in another order. A bf16 model keeps its matrices, embeddings and KV cache
  * in bf16 (half the bytes) and computes in fp32 between them, where PyTorch rounds every activation to bf16; an
  * int8 model's matrices are int8 tiles with a scale per row, its activations fp32, quantized per block of 32
- * for each product (cpu_kernel.c's product_int8). An fp32 model's matrices may be held in panels instead
+ * for each product (cpu_kernel.c's product_int8). An fp32 or bf16 model's matrices may be held in panels instead
  * (cpu_panels.c; the token embedding too, as the tied head's). The KV cache of any may be bf16 (KV_CACHE_DTYPE). */
 #include <math.h>
 #include <omp.h>
@@ -30,13 +30,14 @@ typedef struct {  /* one Block's weights; a bias or a layer norm's shift is NULL
     const float *mlp_proj_s, *mlp_proj_b;
 } BlockWeights;
 
-enum { DT_FP32 = 0, DT_BF16 = 1, DT_INT8 = 2, DT_PANELS = 3 };  /* the storage of a Gpt's matrices */
+/* the storage of a Gpt's matrices */
+enum { DT_FP32 = 0, DT_BF16 = 1, DT_INT8 = 2, DT_PANELS = 3, DT_PANELS_BF16 = 4 };
 
 typedef struct {
     long n_layer, n_head, n_embd, vocab, slots, max_len;
     float eps;
     int act;  /* the MLP's GELU: ACT_GELU_ERF or ACT_GELU_TANH */
-    int matrices;  /* DT_*: the products' weights and the token embedding (the head's, tied); DT_PANELS is fp32 */
+    int matrices;  /* DT_*: the products' weights and the token embedding (the head's, tied) */
     int kv_bf16;  /* the KV cache is bf16 (a bf16 model's, or KV_CACHE_DTYPE's), else fp32 */
     const void *wte, *wpe;
     const float *ln_f_w, *ln_f_b;
@@ -55,16 +56,10 @@ static inline float token_embedding(const Gpt *m, long token, long i) {
         return ((const int8_t *)m->wte)[token / 8 * 8 * m->n_embd + tile_offset(m->n_embd, token % 8, i)]
                * m->lm_head_s[token];
     if (m->matrices == DT_PANELS)
-        return ((const float *)m->wte)[panel_offset(m->n_embd, token, i)];
+        return ((const float *)m->wte)[panel_offset(m->n_embd, token, i, 1)];
+    if (m->matrices == DT_PANELS_BF16)
+        return bf16_to_float(((const uint16_t *)m->wte)[panel_offset(m->n_embd, token, i, 2)]);
     return element(m->matrices, m->wte, token * m->n_embd + i);
-}
-
-static inline uint16_t float_to_bf16(float f) {  /* rounded to nearest, ties to even, as PyTorch rounds */
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u)
-        return (uint16_t)((u >> 16) | 0x40);  /* a NaN stays a NaN */
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
 }
 
 static void matmul(const Gpt *m, const float *x, const void *w, const float *scale, const float *b, float *y,
@@ -74,6 +69,8 @@ static void matmul(const Gpt *m, const float *x, const void *w, const float *sca
 #if defined(__AVX512F__)
     else if (m->matrices == DT_PANELS)
         product_panels(x, w, b, y, rows, in, out, act, add);
+    else if (m->matrices == DT_PANELS_BF16)
+        product_panels_bf16(x, w, b, y, rows, in, out, act, add);
 #endif
     else if (m->matrices == DT_BF16)
         product_bf16(x, w, b, y, rows, in, out, act, add);
@@ -206,7 +203,8 @@ int decode_step(const Gpt *m, const long *tokens, long rows, float *logits, int 
         for (long r = 0; r < rows; r++)
             for (long i = 0; i < C; i++)
                 x[r * C + i] = token_embedding(m, tokens[2 * r], i)
-                               + element(m->matrices == DT_BF16 ? DT_BF16 : DT_FP32, m->wpe, tokens[2 * r + 1] * C + i);
+                               + element(m->matrices == DT_BF16 || m->matrices == DT_PANELS_BF16 ? DT_BF16 : DT_FP32, m->wpe,
+                                         tokens[2 * r + 1] * C + i);
         for (long l = 0; l < m->n_layer; l++) {
             const BlockWeights *bw = m->blocks + l;
             layer_norm(x, bw->ln_1_w, bw->ln_1_b, h, rows, C, m->eps);

@@ -41,7 +41,8 @@ from .quantize import Int8Embedding, Int8Linear
 BUCKETS = tuple(rows for rows in cpu_paths.BUCKETS if rows <= cpu_kernel.MAX_ROWS)
 REPEATS = 3  # rounds over the buckets, each timing both steps once; the fastest counts
 log = logging.getLogger(__name__)
-MATRICES = {"float32": 0, "bfloat16": 1, "int8": 2, "panels": 3}  # cpu_step.c's DT_FP32, DT_BF16, DT_INT8, DT_PANELS
+# cpu_step.c's DT_FP32, DT_BF16, DT_INT8, DT_PANELS, DT_PANELS_BF16
+MATRICES = {"float32": 0, "bfloat16": 1, "int8": 2, "float32 panels": 3, "bfloat16 panels": 4}
 BLOCK_FIELDS = ("ln_1_w", "ln_1_b", "c_attn_w", "c_attn_s", "c_attn_b", "attn_proj_w", "attn_proj_s", "attn_proj_b",
                 "ln_2_w", "ln_2_b", "c_fc_w", "c_fc_s", "c_fc_b", "mlp_proj_w", "mlp_proj_s", "mlp_proj_b")
 
@@ -59,13 +60,15 @@ class Gpt(ctypes.Structure):  # cpu_step.c's Gpt
 
 def matrices_of(model: GPT) -> str | None:
     """How the model's products hold their weights: "float32", "bfloat16" (nn.Linear), "int8" (model/quantize.py's
-    CPU layers) or "panels" (model/panels.py's, fp32); None for a mix, or for layers the C step does not know."""
+    CPU layers), "float32 panels" or "bfloat16 panels" (model/panels.py's); None for a mix, or for layers the C step
+    does not know."""
     products = model.products()
     t = model.transformer
     if all(isinstance(m, Int8Linear) and m.cpu for m in products) and isinstance(t.wte, Int8Embedding):
         return "int8"
     if all(isinstance(m, PanelLinear) for m in products) and isinstance(t.wte, PanelEmbedding):
-        return "panels"
+        dtypes = {m.panels.dtype for m in products}
+        return f"{str(dtypes.pop()).removeprefix('torch.')} panels" if len(dtypes) == 1 else None
     dtypes = {m.weight.dtype if type(m) is nn.Linear else None for m in products}
     dtype = dtypes.pop() if len(dtypes) == 1 else None
     return str(dtype).removeprefix("torch.") if dtype in (torch.float32, torch.bfloat16) else None
@@ -104,7 +107,7 @@ class FusedDecode:
         if matrices == "int8":  # the head's int8 tiles and scales are the tied token embedding's
             tokens = head = pointer(t.wte.weight_int8)
             head_scales = vector(t.wte.scale)
-        elif matrices == "panels":
+        elif matrices.endswith("panels"):
             tokens, head, head_scales = pointer(t.wte.panels), pointer(model.lm_head.panels), None
         else:
             tokens, head, head_scales = pointer(t.wte.weight), pointer(model.lm_head.weight), None

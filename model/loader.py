@@ -114,7 +114,7 @@ def load_model(path: str | Path, device: str = "auto", dtype: str = "auto", gelu
 def place_model(model: GPT, device: torch.device, dtype: torch.dtype, quantize: str = "none",
                 panels: bool = False) -> GPT:
     """Move the weights to the device and dtype and make them ready to decode with (in place; returns the model).
-    panels: hold fp32 weights in model/panels.py's layout where it serves on this CPU; for a model that only
+    panels: hold fp32 or bf16 weights in model/panels.py's layout where it serves on this CPU; for a model that only
     decodes, since its state_dict then loads into no GPT (the servers' models; not export or import)."""
     model.to(device=device, dtype=dtype).eval().requires_grad_(False)
     for p in model.parameters():

@@ -1,10 +1,11 @@
-"""fp32 weights held in panels for the CPU: the layout model/cpu_panels.c multiplies, on CPUs with AVX-512.
+"""fp32 or bf16 weights held in panels for the CPU: the layout model/cpu_panels.c multiplies, on CPUs with AVX-512.
 
-A panel holds 64 output rows' weights input by input: a matrix (out, in) becomes (ceil(out / 64), in, 64), the
-last panel padded with rows of zeros. One 64-byte line is then one input's weights for 16 outputs, which the
-kernel multiplies by six broadcast rows of x at a time with no reduction across lanes, reading each panel as one
-stream: against cpu_kernel.c's dot products, GPT-2 124M's 16-row products 1.3-1.4x on a Xeon and a Zen 5, and past
-32 rows faster than oneDNN (cpu_panels.c has the figures). One layout serves prefill and decode, so the
+A panel holds 64 output rows' weights input by input, a 32-bit lane per output: one fp32 input, or a pair of
+bf16 inputs. A matrix (out, in) becomes (ceil(out / 64), in / pair, 64, pair), the last panel padded with rows of
+zeros. One 64-byte line is then one step's weights for 16 outputs, which the kernel multiplies by six broadcast
+rows of x at a time with no reduction across lanes, reading each panel as one stream: against cpu_kernel.c's dot
+products, GPT-2 124M's 16-row fp32 products 1.3-1.4x on a Xeon and a Zen 5, bf16 ones 1.6-1.8x on the Zen 5, and
+past 32 rows fp32 faster than oneDNN (cpu_panels.c has the figures). One layout serves prefill and decode, so the
 model keeps one copy of its weights, as before.
 
 to_panels replaces a model's Linear layers and its token embedding in place, as model/quantize.py does for int8:
@@ -29,26 +30,32 @@ ROWS_AT_ONCE = 64 * WIDTH  # rows laid out per pass: temporaries of a few MB, no
 log = logging.getLogger(__name__)
 
 
+def pair_of(dtype: torch.dtype) -> int:
+    """Inputs a panel's 32-bit lane holds: one fp32, two bf16."""
+    return 4 // dtype.itemsize
+
+
 def panels_of(w: torch.Tensor) -> torch.Tensor:
-    """A weight (out, in) as panels (ceil(out / WIDTH), in, WIDTH)."""
+    """A weight (out, in) as panels (ceil(out / WIDTH), in / pair, WIDTH, pair); bf16: in even."""
     out, n = w.shape
-    laid = torch.zeros(-(-out // WIDTH), n, WIDTH, dtype=w.dtype)
+    pair = pair_of(w.dtype)
+    laid = torch.zeros(-(-out // WIDTH), n // pair, WIDTH, pair, dtype=w.dtype)
     for start in range(0, out, ROWS_AT_ONCE):
-        rows = w[start:start + ROWS_AT_ONCE]
+        rows = w[start:start + ROWS_AT_ONCE].reshape(-1, n // pair, pair)
         whole, rest = divmod(rows.shape[0], WIDTH)
         first = start // WIDTH
-        laid[first:first + whole] = rows[:whole * WIDTH].view(whole, WIDTH, n).transpose(1, 2)
+        laid[first:first + whole] = rows[:whole * WIDTH].view(whole, WIDTH, n // pair, pair).transpose(1, 2)
         if rest:
-            laid[first + whole, :, :rest] = rows[whole * WIDTH:].T
+            laid[first + whole, :, :rest] = rows[whole * WIDTH:].transpose(0, 1)
     return laid
 
 
 class PanelLinear(nn.Module):
-    """A Linear layer of fp32 weights in panels; forward(x, gelu) multiplies any number of rows."""
+    """A Linear layer of fp32 or bf16 weights in panels; forward(x, gelu) multiplies any number of rows."""
 
     def __init__(self, panels: torch.Tensor, out_features: int, bias: torch.Tensor | None):
         super().__init__()
-        self.out_features, self.in_features = out_features, panels.shape[1]
+        self.out_features, self.in_features = out_features, panels.shape[1] * panels.shape[3]
         self.register_buffer("panels", panels)
         self.register_buffer("bias", None if bias is None else bias.float().clone())  # its own: see own_memory
 
@@ -65,17 +72,18 @@ class PanelEmbedding(nn.Module):
         self.register_buffer("panels", panels)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.panels[idx // WIDTH, :, idx % WIDTH]  # (*idx.shape, n_embd)
+        return self.panels[idx // WIDTH, :, idx % WIDTH].flatten(-2)  # (*idx.shape, n_embd)
 
 
 def serves_from_panels(model: nn.Module, choice: dict[str, tuple[str, ...]]) -> bool:
-    """Whether this GPT (on the CPU, its products fp32 nn.Linear layers given their products per row bucket by
-    cpu_paths.choose: `choice`) is served from panels on this CPU: where the kernel has them (AVX-512), with
+    """Whether this GPT (on the CPU, its products fp32 or bf16 nn.Linear layers given their products per row bucket
+    by cpu_paths.choose: `choice`) is served from panels on this CPU: where the kernel has them (AVX-512), with
     CPU_MATMUL=panels, or under `auto` where they were timed faster (time_panels), cached per machine."""
     forced = os.environ.get("CPU_MATMUL", "auto")
     layers = model.products()
     if (forced not in ("auto", "panels") or not cpu_kernel.has_panels()
-            or any(type(m) is not nn.Linear or m.weight.dtype != torch.float32 for m in layers)):
+            or any(type(m) is not nn.Linear or m.weight.dtype not in (torch.float32, torch.bfloat16)
+                   or m.in_features % pair_of(m.weight.dtype) for m in layers)):
         return False
     if forced == "panels":
         return True
@@ -95,7 +103,7 @@ def time_panels(layers: list[nn.Linear], choice: dict[str, tuple[str, ...]]) -> 
     for bucket, rows in enumerate(cpu_paths.BUCKETS):
         budget = 2 * cpu_paths.last_level_cache() if rows <= cpu_kernel.MAX_ROWS else 0
         operands = cpu_paths.timing_operands(layers, budget)
-        xs = {w.shape[1]: torch.randn(rows, w.shape[1]) for _, w, _ in operands}
+        xs = {w.shape[1]: torch.randn(rows, w.shape[1], dtype=w.dtype) for _, w, _ in operands}
         plain = [(cpu_paths.PRODUCTS[choice[shape][bucket]], w, b) for shape, w, b in operands]
         for _, w, _ in operands:  # whole layers recur from bucket to bucket: laid out once
             if id(w) not in laid:
@@ -108,7 +116,7 @@ def time_panels(layers: list[nn.Linear], choice: dict[str, tuple[str, ...]]) -> 
 
         def panels_pass(panels=panels, xs=xs):
             for p, out, b in panels:
-                cpu_kernel.panel_linear(xs[p.shape[1]], p, b, out)
+                cpu_kernel.panel_linear(xs[p.shape[1] * p.shape[3]], p, b, out)
         groups.append({(rows, "plain"): plain_pass, (rows, "panels"): panels_pass})
     best = cpu_paths.fastest(groups, cpu_paths.REPEATS)
     ratios = [best[rows, "panels"] / best[rows, "plain"] for rows in cpu_paths.BUCKETS]

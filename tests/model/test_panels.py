@@ -1,6 +1,6 @@
-"""model/panels.py: fp32 weights in panels give F.linear's products for any row count, the token embedding's rows,
-forward_cached's decode step, the plain layout's greedy tokens, and are what a served fp32 model holds where the
-CPU has AVX-512 (not a model loaded for export, nor one whose product CPU_MATMUL forces)."""
+"""model/panels.py: fp32 and bf16 weights in panels give F.linear's products (summed in fp32) for any row count,
+the token embedding's rows, the plain layout's decode step and greedy tokens, and are what a served fp32 or bf16
+model holds where the CPU has AVX-512 (not a model loaded for export, nor one whose product CPU_MATMUL forces)."""
 import copy
 import logging
 import re
@@ -33,20 +33,25 @@ def _own_cache(monkeypatch, tmp_path):
 @pytest.mark.parametrize("rows", [1, 5, 6, 7, 16, 33, 70])  # groups of six rows, spans of inputs past 6 rows
 @pytest.mark.parametrize("out_features, in_features", [(100, 48), (64, 96), (200, 37), (3, 300)])
 @pytest.mark.parametrize("bias, gelu", [(True, None), (False, "none"), (True, "tanh")])
-def test_a_panel_product_is_the_fp32_product(rows, out_features, in_features, bias, gelu):
+@pytest.mark.parametrize("w_dtype, x_dtype", [(torch.float32,) * 2, (torch.bfloat16, torch.float32), (torch.bfloat16,) * 2])
+def test_a_panel_product_is_the_product_in_fp32(rows, out_features, in_features, bias, gelu, w_dtype, x_dtype):
+    in_features += in_features % panels.pair_of(w_dtype)  # bf16 pairs: an even count of inputs
     g = torch.Generator().manual_seed(rows * out_features + in_features)
-    w = torch.randn(out_features, in_features, generator=g)
+    w = torch.randn(out_features, in_features, generator=g).to(w_dtype)
     b = torch.randn(out_features, generator=g) if bias else None
-    x = torch.randn(rows, in_features, generator=g)
-    expected = F.linear(x, w, b)
+    x = torch.randn(rows, in_features, generator=g).to(x_dtype)
+    expected = F.linear(x.float(), w.float(), b)  # bf16 widened: exact, and so are products of two bf16
     expected = expected if gelu is None else F.gelu(expected, approximate=gelu)
     y = PanelLinear(panels_of(w), out_features, b)(x, gelu)
-    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
+    assert y.dtype == x_dtype
+    tolerance = 1e-5 if x_dtype == torch.float32 else 1e-2  # bf16 x: the result rounded to bf16 once
+    torch.testing.assert_close(y, expected.to(x_dtype), rtol=tolerance, atol=tolerance)
 
 
 @pytest.mark.parametrize("rows", [1, 63, 64, 65, 200])
-def test_the_embedding_finds_its_rows_in_panels(rows):
-    w = torch.randn(rows, 24)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_embedding_finds_its_rows_in_panels(rows, dtype):
+    w = torch.randn(rows, 24).to(dtype)
     idx = torch.tensor([[0, rows - 1], [rows // 2, 0]])
     assert torch.equal(PanelEmbedding(panels_of(w))(idx), w[idx])
 
@@ -66,30 +71,49 @@ def test_a_step_from_panels_equals_forward_cached(monkeypatch, lengths, bias, ge
     torch.testing.assert_close(fused, eager, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("lengths", [[5], [9, 1, 30], [3 + r for r in range(cpu_kernel.MAX_ROWS)]])
+def test_a_bf16_step_from_panels_equals_the_plain_layouts(monkeypatch, lengths):
+    # both compute in fp32 between bf16 matrices; only the order of the sums differs
+    monkeypatch.setenv("CPU_MATMUL", "panels")  # the C step at every row count
+    model = tiny_model(seed=len(lengths)).bfloat16()
+    panels = to_panels(copy.deepcopy(model))
+    plain_cache, inputs = prefilled(model, lengths)
+    panels_cache, _ = prefilled(panels, lengths)  # through the panels' PyTorch forward, rounded to bf16 as it goes
+    torch.testing.assert_close(panels_cache.kv, plain_cache.kv, rtol=2e-2, atol=2e-2)
+    panels_cache.kv.copy_(plain_cache.kv)
+    with torch.inference_mode():
+        from_panels = FusedDecode.build(panels, panels_cache).run(inputs)
+        plain = FusedDecode.build(model, plain_cache).run(inputs)
+    torch.testing.assert_close(from_panels, plain, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(panels_cache.kv, plain_cache.kv, rtol=0, atol=0)  # the same keys and values written
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 @pytest.mark.parametrize("step", ["kernel", "pytorch"])
-def test_greedy_tokens_are_the_plain_layouts_on_a_sharpened_model(monkeypatch, step):
+def test_greedy_tokens_are_the_plain_layouts_on_a_sharpened_model(monkeypatch, step, dtype):
     monkeypatch.setenv("CPU_MATMUL", "kernel")
-    plain = sharpened_greedy("float32", panels=True)  # CPU_MATMUL=kernel: the plain layout, served
+    plain = sharpened_greedy(dtype, panels=True)  # CPU_MATMUL=kernel: the plain layout, served
     monkeypatch.setenv("CPU_MATMUL", "panels")
     if step == "pytorch":
         monkeypatch.setattr(FusedDecode, "build", classmethod(lambda cls, model, cache: None))
-    panels = sharpened_greedy("float32", panels=True)
+    panels = sharpened_greedy(dtype, panels=True)
     assert panels[0] == panels[1] == plain[0]
 
 
-def test_a_served_fp32_model_holds_panels_and_nothing_else_does(monkeypatch):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_a_served_model_holds_panels_and_nothing_else_does(monkeypatch, dtype):
     monkeypatch.setenv("CPU_MATMUL", "panels")
-    served = load_model(BUNDLED_CHECKPOINT, "cpu", "float32", panels=True)
-    assert all(isinstance(m, PanelLinear) for m in served.model.products())
+    served = load_model(BUNDLED_CHECKPOINT, "cpu", dtype, panels=True)
+    assert all(isinstance(m, PanelLinear) and m.panels.dtype == getattr(torch, dtype) for m in served.model.products())
     assert isinstance(served.model.transformer.wte, PanelEmbedding)
     assert served.model.transformer.wte.panels is served.model.lm_head.panels  # tied: one copy
-    exported = load_model(BUNDLED_CHECKPOINT, "cpu", "float32")  # export and import keep the state_dict's layout
+    exported = load_model(BUNDLED_CHECKPOINT, "cpu", dtype)  # export and import keep the state_dict's layout
     assert all(type(m) is nn.Linear for m in exported.model.products())
     assert served.parameters == exported.parameters == exported.model.num_params(non_embedding=False)
-    assert type(load_model(BUNDLED_CHECKPOINT, "cpu", "bfloat16", panels=True).model.lm_head) is nn.Linear
+    assert type(load_model(BUNDLED_CHECKPOINT, "cpu", dtype, quantize="int8", panels=True).model.lm_head) is not PanelLinear
     for forced in ("kernel", "onednn"):  # an operator's forced product reads the plain layout
         monkeypatch.setenv("CPU_MATMUL", forced)
-        assert type(load_model(BUNDLED_CHECKPOINT, "cpu", "float32", panels=True).model.lm_head) is nn.Linear
+        assert type(load_model(BUNDLED_CHECKPOINT, "cpu", dtype, panels=True).model.lm_head) is nn.Linear
 
 
 @pytest.mark.parametrize("faster", [True, False])
