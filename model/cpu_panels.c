@@ -1,4 +1,5 @@
-/* y = act(x W^T + b) in fp32 with W held in panels (model/panels.py): for CPUs with AVX-512, any number of rows.
+/* y = act(x W^T + b) summed in fp32, W held in panels (model/panels.py) of fp32 or bf16: for CPUs with AVX-512,
+ * any number of rows.
  *
  * cpu_kernel.c's product dots eight weight rows with each row of x, and its sums end in a reduction across lanes.
  * Here a panel holds 64 output rows' weights input by input, so one 64-byte line is one input's weights for 16
@@ -8,7 +9,8 @@
  * 104-111 and 28.7-29.6 ms from memory against 39.5-40.2; on the Zen 5 EPYC (C) 15.8-16.6 against 19.9-22.0 ms.
  * One row: 1.07-1.19x. Past 32 rows it beat oneDNN on C (64 rows 46 against 62 ms, 512 rows 342 against 374), so
  * one layout serves prefill and decode: no second copy (PERFORMANCE.md, "fp32 weights in panels"). Summed input
- * by input in fp32: another order than oneDNN's or MKL's. */
+ * by input in fp32: another order than oneDNN's or MKL's. bf16 panels hold a pair of inputs in each 32-bit lane,
+ * so a line is still 16 outputs (group_sums; PERFORMANCE.md, "bf16 weights in panels"). */
 #include <stdlib.h>
 
 #include "cpu_kernel.h"
@@ -116,7 +118,8 @@ static void panels_product(const void *x, const void *w, const float *b, float *
             long k1 = k0 + span < steps ? k0 + span : steps;
             for (long r = 0; r < rows; r += GROUP)
                 rows_sums((const char *)x + r * row_bytes, in, panel, k0, k1, sums + r * PANEL_WIDTH,
-                          rows - r < GROUP ? rows - r : GROUP, kind, r == 0 && groups < 3, (int)(r / GROUP), groups < 3 ? 0 : groups);
+                          rows - r < GROUP ? rows - r : GROUP, kind, r == 0 && groups < 3, (int)(r / GROUP),
+                          groups < 3 ? 0 : groups);
         }
         long o = p * PANEL_WIDTH;
         for (long r = 0; r < rows; r++)

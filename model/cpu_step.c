@@ -191,6 +191,7 @@ static void attention(const Gpt *m, long layer, const float *qkv, const long *to
 /* logits: (rows, vocab). tokens: (rows, 2) of (token, position). Returns 0, or -1 where memory ran out. */
 int decode_step(const Gpt *m, const long *tokens, long rows, float *logits, int threads) {
     long C = m->n_embd;
+    int positions = m->matrices == DT_BF16 || m->matrices == DT_PANELS_BF16 ? DT_BF16 : DT_FP32;  /* wpe's dtype */
     /* x: the residual stream; h: its layer norm, then attention's output; wide: the qkv (3C) or the MLP's 4C */
     float *x = malloc((rows * 6 * C + threads * m->max_len) * sizeof(float));
     if (!x)
@@ -203,8 +204,7 @@ int decode_step(const Gpt *m, const long *tokens, long rows, float *logits, int 
         for (long r = 0; r < rows; r++)
             for (long i = 0; i < C; i++)
                 x[r * C + i] = token_embedding(m, tokens[2 * r], i)
-                               + element(m->matrices == DT_BF16 || m->matrices == DT_PANELS_BF16 ? DT_BF16 : DT_FP32, m->wpe,
-                                         tokens[2 * r + 1] * C + i);
+                               + element(positions, m->wpe, tokens[2 * r + 1] * C + i);
         for (long l = 0; l < m->n_layer; l++) {
             const BlockWeights *bw = m->blocks + l;
             layer_norm(x, bw->ln_1_w, bw->ln_1_b, h, rows, C, m->eps);

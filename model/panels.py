@@ -95,7 +95,8 @@ def serves_from_panels(model: nn.Module, choice: dict[str, tuple[str, ...]]) -> 
 def time_panels(layers: list[nn.Linear], choice: dict[str, tuple[str, ...]]) -> bool:
     """Whether the products from panels beat the plain layout's chosen ones, by the geometric mean over the row
     buckets of their times: each a pass over the layers as cpu_paths.time_products reads them (from memory, as a
-    decode step does, up to MAX_ROWS rows), the fastest of cpu_paths.REPEATS, the two sides alternated. The layers
+    decode step does, up to MAX_ROWS rows; x in the weights' dtype, as PyTorch's forward gives it), the fastest of
+    cpu_paths.REPEATS, the two sides alternated. The layers
     timed are laid out in panels for it: up to twice the last-level cache, briefly."""
     started = time.perf_counter()
     laid: dict[int, torch.Tensor] = {}
