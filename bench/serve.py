@@ -131,22 +131,31 @@ def run_http(url: str, model: str, prompt: list[int], args, c: int, health: bool
 
 
 def run_local(lm, hf, prompt: list[int], args, c: int) -> dict:
-    """The peer (transformers generate, batch c) and our Decoder without HTTP, same prompts and lengths."""
+    """The peer (transformers generate, batch c) and our Decoder without HTTP, same prompts and lengths: the two
+    alternated --local-repeats times after a warm-up each, medians (one pair swung 20% on a shared VM)."""
     prompts = [prompt] * c
+    sides = {name: (run, model) for name, run, model in (("peer", run_hf, hf), ("ours", run_ours, lm))
+             if model is not None}
+    runs: dict[str, list] = {name: [] for name in sides}
+    for run, model in sides.values():
+        run(model, prompts, 4)  # warm-up
+    for _ in range(args.local_repeats):
+        for name, (run, model) in sides.items():
+            runs[name].append(run(model, prompts, args.output_len))
     out = {"batch": c}
     if hf is not None:
-        run_hf(hf, prompts, 4)  # warm-up
-        prefill, steps, _ = run_hf(hf, prompts, args.output_len)
-        total = prefill + sum(steps)
-        out.update(peer_ttft_ms=1e3 * prefill, peer_output_tok_s=c * args.output_len / total,
-                   peer_decode_tok_s=c / statistics.median(steps))
+        out["peer_output_tok_s"], out["peer_decode_tok_s"], out["peer_ttft_ms"] = medians(runs["peer"], c, args)
     if lm is not None:
-        run_ours(lm, prompts, 4)
-        prefill, steps, _ = run_ours(lm, prompts, args.output_len)
-        total = prefill + sum(steps)
-        out.update(model_only_output_tok_s=c * args.output_len / total,
-                   model_only_decode_tok_s=c / statistics.median(steps), model_only_prefill_ms=1e3 * prefill)
+        (out["model_only_output_tok_s"], out["model_only_decode_tok_s"],
+         out["model_only_prefill_ms"]) = medians(runs["ours"], c, args)
     return out
+
+
+def medians(runs: list, c: int, args) -> tuple[float, float, float]:
+    """(output tok/s, decode tok/s, prefill ms) of runs of (prefill s, each step's s, tokens) of c sequences."""
+    med = statistics.median
+    return (med(c * args.output_len / (prefill + sum(steps)) for prefill, steps, _ in runs),
+            med(c / med(steps) for _, steps, _ in runs), med(1e3 * prefill for prefill, _, _ in runs))
 
 
 # --- --peer llama.cpp: llama-server driven like ours ---------------------------------------------------------------
@@ -247,6 +256,7 @@ def main(argv: list[str] | None = None) -> dict:
                          "(llama-server over HTTP, alternated with ours at each concurrency; f32 if no type)")
     ap.add_argument("--no-model-only", action="store_true")
     ap.add_argument("--client-procs", type=int, default=8)
+    ap.add_argument("--local-repeats", type=int, default=3, help="alternated in-process runs of ours and the peer")
     ap.add_argument("--threads", type=int, default=2, help="torch threads on CPU for the in-process runs")
     ap.add_argument("--json", default="bench/results/serve.json")
     ap.add_argument("--plot", default=None, help="PNG path (default: the --json path with .png)")
