@@ -112,7 +112,7 @@ def load(path: Path) -> ctypes.CDLL:
     """A build of the kernel's sources, its products' argument types declared."""
     lib = ctypes.CDLL(str(path))
     for name in (*KERNELS.values(), BF16_PAIRS, *PANELS.values(), PANEL_PAIRS):
-        if hasattr(lib, name):  # BF16_PAIRS only where the CPU has AVX512-BF16, PANELS AVX-512
+        if hasattr(lib, name):  # BF16_PAIRS and PANEL_PAIRS where the CPU has AVX512-BF16, PANELS AVX-512
             getattr(lib, name).argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_long] * 3 + [ctypes.c_int] * 2
             getattr(lib, name).restype = None
     return lib

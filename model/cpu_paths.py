@@ -16,7 +16,8 @@ the EPYC.
 The choice is kept in one JSON file beside the compiled kernel, keyed by what makes it differ (the CPU, the
 thread count, torch and the kernel's source) and then by dtype and shape; a lock file lets the workers of one
 server time once. CPU_MATMUL=kernel|onednn|torch forces one product (the kernel still only where it applies);
-CPU_MATMUL=panels forces model/panels.py's layout for a served fp32 model, and leaves the rest to `auto`.
+CPU_MATMUL=panels forces model/panels.py's layout for a served fp32 or bf16 model, and leaves the rest to
+`auto`.
 """
 from __future__ import annotations
 

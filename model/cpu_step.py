@@ -67,11 +67,11 @@ def matrices_of(model: GPT) -> str | None:
     if all(isinstance(m, Int8Linear) and m.cpu for m in products) and isinstance(t.wte, Int8Embedding):
         return "int8"
     if all(isinstance(m, PanelLinear) for m in products) and isinstance(t.wte, PanelEmbedding):
-        dtypes = {m.panels.dtype for m in products}
-        return f"{str(dtypes.pop()).removeprefix('torch.')} panels" if len(dtypes) == 1 else None
-    dtypes = {m.weight.dtype if type(m) is nn.Linear else None for m in products}
+        dtypes, layout = {m.panels.dtype for m in products}, " panels"
+    else:
+        dtypes, layout = {m.weight.dtype if type(m) is nn.Linear else None for m in products}, ""
     dtype = dtypes.pop() if len(dtypes) == 1 else None
-    return str(dtype).removeprefix("torch.") if dtype in (torch.float32, torch.bfloat16) else None
+    return f"{str(dtype).removeprefix('torch.')}{layout}" if dtype in (torch.float32, torch.bfloat16) else None
 
 
 class FusedDecode:

@@ -105,19 +105,19 @@ def time_panels(layers: list[nn.Linear], choice: dict[str, tuple[str, ...]]) -> 
         budget = 2 * cpu_paths.last_level_cache() if rows <= cpu_kernel.MAX_ROWS else 0
         operands = cpu_paths.timing_operands(layers, budget)
         xs = {w.shape[1]: torch.randn(rows, w.shape[1], dtype=w.dtype) for _, w, _ in operands}
-        plain = [(cpu_paths.PRODUCTS[choice[shape][bucket]], w, b) for shape, w, b in operands]
+        plain = [(cpu_paths.PRODUCTS[choice[shape][bucket]], w, b, xs[w.shape[1]]) for shape, w, b in operands]
         for _, w, _ in operands:  # whole layers recur from bucket to bucket: laid out once
             if id(w) not in laid:
                 laid[id(w)] = panels_of(w)
-        panels = [(laid[id(w)], w.shape[0], b) for _, w, b in operands]
+        panels = [(laid[id(w)], w.shape[0], b, xs[w.shape[1]]) for _, w, b in operands]
 
-        def plain_pass(plain=plain, xs=xs):
-            for product, w, b in plain:
-                product(xs[w.shape[1]], w, b, None)
+        def plain_pass(plain=plain):
+            for product, w, b, x in plain:
+                product(x, w, b, None)
 
-        def panels_pass(panels=panels, xs=xs):
-            for p, out, b in panels:
-                cpu_kernel.panel_linear(xs[p.shape[1] * p.shape[3]], p, b, out)
+        def panels_pass(panels=panels):
+            for p, out, b, x in panels:
+                cpu_kernel.panel_linear(x, p, b, out)
         groups.append({(rows, "plain"): plain_pass, (rows, "panels"): panels_pass})
     best = cpu_paths.fastest(groups, cpu_paths.REPEATS)
     ratios = [best[rows, "panels"] / best[rows, "plain"] for rows in cpu_paths.BUCKETS]
