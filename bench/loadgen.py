@@ -11,12 +11,13 @@ processes into one duration.
 from __future__ import annotations
 
 import asyncio
-import orjson
+import os
 import threading
 import time
 
 import aiohttp
 import httpx
+import orjson
 
 
 async def one_request(session: aiohttp.ClientSession, url: str, headers: dict, body: dict) -> dict:
@@ -47,10 +48,13 @@ async def one_request(session: aiohttp.ClientSession, url: str, headers: dict, b
 _start = None  # the Barrier that client processes pass together, so none starts while others still import
 
 
-def wait_together(barrier) -> None:
-    """A client process's Pool initializer: keep the start barrier for worker()."""
+def wait_together(barrier, cpus: list[int] | None = None) -> None:
+    """A client process's Pool initializer: keep the start barrier for worker(); move to `cpus` if given (a
+    server pinned to two cores then keeps them, as behind a LAN its clients run elsewhere)."""
     global _start
     _start = barrier
+    if cpus:
+        os.sched_setaffinity(0, cpus)
 
 
 def worker(url: str, headers: dict, bodies: list[dict], streams: int) -> list[dict]:

@@ -11,8 +11,10 @@ of --prompt-len random token ids and exactly --output-len tokens (ignore_eos) ar
 (client processes of bench/loadgen.py), and TTFT, TPOT, ITL (p50/p99), output tokens/s and requests/s are
 computed with vLLM's definitions (shared/research/openai_compat.md §4.2). /health is polled during the largest
 concurrency. After each concurrency, in this process and with the server idle, the same weights decode in transformers'
-`generate` (KV cache, greedy, batch C: the peer) and in our Decoder without HTTP ("model only"), so the
-server's own overhead is the gap between the model-only and the HTTP figures.
+`generate` (KV cache, greedy, batch C: the peer) and in our Decoder without HTTP ("model only", its weights held
+as the server holds them: int8, or panels where this CPU serves from them), so the server's own overhead is the
+gap between the model-only and the HTTP figures. --client-cpus 2,3 moves the client processes off the cores this
+process (and so the server and the peer) runs on, as a LAN client would be.
 
     python -m bench.serve --peer llama.cpp[:f32|f16|q8_0] [--peer transformers,llama.cpp:q8_0] ...
 
@@ -45,6 +47,7 @@ import torch
 
 from bench.decode import build_models, run_hf, run_ours, write_checkpoint, N_VOCAB, SIZES
 from bench.loadgen import poll_health, wait_together, worker
+from model.loader import place_model
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = "bench-key"
@@ -106,7 +109,7 @@ def run_http(url: str, model: str, prompt: list[int], args, c: int, health: bool
     if health:
         poller.start()
     spawn = mp.get_context("spawn")
-    with spawn.Pool(procs, initializer=wait_together, initargs=(spawn.Barrier(procs),)) as pool:
+    with spawn.Pool(procs, initializer=wait_together, initargs=(spawn.Barrier(procs), args.client_cpus)) as pool:
         parts = pool.starmap(worker, [(url, headers, s, t) for s, t in zip(shares, threads)])
     stop.set()
     if health:
@@ -256,6 +259,8 @@ def main(argv: list[str] | None = None) -> dict:
                          "(llama-server over HTTP, alternated with ours at each concurrency; f32 if no type)")
     ap.add_argument("--no-model-only", action="store_true")
     ap.add_argument("--client-procs", type=int, default=8)
+    ap.add_argument("--client-cpus", type=lambda s: [int(c) for c in s.split(",")], default=None,
+                    help="CPUs for the client processes, e.g. 2,3 (default: this process's, shared with the server)")
     ap.add_argument("--local-repeats", type=int, default=3, help="alternated in-process runs of ours and the peer")
     ap.add_argument("--threads", type=int, default=2, help="torch threads on CPU for the in-process runs")
     ap.add_argument("--json", default="bench/results/serve.json")
@@ -292,9 +297,8 @@ def main(argv: list[str] | None = None) -> dict:
                   f"exactly {args.output_len} tokens under ignore_eos", flush=True)
         peer = None if args.no_peer or not use_hf else hf
         ours = None if args.no_model_only else lm
-        if args.quantize != "none" and ours is not None:
-            from model.quantize import quantize_model
-            quantize_model(lm.model, args.quantize)
+        if ours is not None:  # as the server holds it (int8, or panels where this CPU serves from them)
+            place_model(lm.model, device, dtype, args.quantize, panels=True)
         http, local = [], []
         for c in conc:
             a = argparse.Namespace(**{**vars(args), "rounds": max(args.rounds, math.ceil(args.min_requests / c))})
