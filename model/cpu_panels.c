@@ -22,6 +22,7 @@ enum {
     SPAN = 128,                /* steps per pass over the rows: a panel's span (32 kB) stays in L1 for them */
     AHEAD = 8192,              /* bytes of the panel asked for ahead, into L2, by the first of one or two groups */
     STACK_ROWS = 32,           /* rows whose sums fit the stack; more take the heap */
+    ROW_BLOCK = 256,           /* rows multiplied per pass over the weights (prefill): see panels_product */
 };
 
 enum { FP32 = 0, BF16_WIDE = 1, BF16_PAIRS = 2 };  /* the weights' storage, and how they meet x */
@@ -102,12 +103,9 @@ static void rows_sums(const void *x, long in, const void *panel, long k0, long k
 #undef SUMS
 }
 
-/* y (+)= act(x W^T + b), W in panels of `in` fp32 steps, or (bf16) of in / 2 steps of pairs; x fp32, or bf16
- * (BF16_PAIRS) */
-static void panels_product(const void *x, const void *w, const float *b, float *y,
-                           long rows, long in, long out, int act, int add, int kind) {
-    float stack[STACK_ROWS * PANEL_WIDTH] __attribute__((aligned(64)));
-    float *sums = rows <= STACK_ROWS ? stack : aligned_alloc(64, rows * PANEL_WIDTH * sizeof(float));
+/* y (+)= act(x W^T + b) for rows <= ROW_BLOCK; sums: (rows, PANEL_WIDTH), the thread's */
+static void block_product(const void *x, const void *w, const float *b, float *y, long rows, long in, long out,
+                          int act, int add, int kind, float *sums) {
     long steps = kind == FP32 ? in : in / 2, row_bytes = in * (kind == BF16_PAIRS ? 2 : 4);
     long span = rows <= GROUP ? steps : SPAN;  /* one group: nothing to keep in L1 for the next */
     int groups = (int)((rows + GROUP - 1) / GROUP);
@@ -126,6 +124,20 @@ static void panels_product(const void *x, const void *w, const float *b, float *
             for (long j = 0; j < PANEL_WIDTH && o + j < out; j += 8)
                 store(y + r * out, sums + r * PANEL_WIDTH + j, b, o + j, out - o - j < 8 ? out - o - j : 8, act, add);
     }
+}
+
+/* y (+)= act(x W^T + b), W in panels of `in` fp32 steps, or (bf16) of in / 2 steps of pairs; x fp32, or bf16
+ * (BF16_PAIRS). Past ROW_BLOCK rows, block by block: every panel multiplies all of its block's rows, so a block of
+ * x is read again for each panel, from L2 while it fits there. 2,048 rows at once read GPT-2's x again from L3 or
+ * memory, at 194 GF/s on the Xeon host against 275 in blocks of 256 rows (PERFORMANCE.md, "Prefill in blocks"). */
+static void panels_product(const void *x, const void *w, const float *b, float *y,
+                           long rows, long in, long out, int act, int add, int kind) {
+    float stack[STACK_ROWS * PANEL_WIDTH] __attribute__((aligned(64)));
+    long block = rows < ROW_BLOCK ? rows : ROW_BLOCK, row_bytes = in * (kind == BF16_PAIRS ? 2 : 4);
+    float *sums = block <= STACK_ROWS ? stack : aligned_alloc(64, block * PANEL_WIDTH * sizeof(float));
+    for (long r = 0; r < rows; r += block)
+        block_product((const char *)x + r * row_bytes, w, b, y + r * out, rows - r < block ? rows - r : block, in,
+                      out, act, add, kind, sums);
     if (sums != stack)
         free(sums);
 }

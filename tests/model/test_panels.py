@@ -49,6 +49,20 @@ def test_a_panel_product_is_the_product_in_fp32(rows, out_features, in_features,
     torch.testing.assert_close(y, expected.to(x_dtype), rtol=tolerance, atol=tolerance)
 
 
+@pytest.mark.parametrize("w_dtype, x_dtype", [(torch.float32, torch.float32), (torch.bfloat16, torch.float32),
+                                              (torch.bfloat16, torch.bfloat16)])
+def test_a_rows_product_is_the_same_bits_beside_any_rows(w_dtype, x_dtype):
+    """Each row sums input by input in one order whatever rows share its group, span or block of 256 rows (600:
+    two blocks and a remainder): a prompt prefilled with others gets the bits it gets alone, which the test above
+    compares with F.linear."""
+    g = torch.Generator().manual_seed(7)
+    w = torch.randn(200, 300, generator=g).to(w_dtype)
+    x = torch.randn(600, 300, generator=g).to(x_dtype)
+    layer = PanelLinear(panels_of(w), 200, torch.randn(200, generator=g))
+    alone = torch.cat([layer(x[row:row + 1], "tanh") for row in range(len(x))])
+    assert torch.equal(layer(x, "tanh"), alone)
+
+
 @pytest.mark.parametrize("rows", [1, 63, 64, 65, 200])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_the_embedding_finds_its_rows_in_panels(rows, dtype):
