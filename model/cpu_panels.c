@@ -127,9 +127,10 @@ static void block_product(const void *x, const void *w, const float *b, float *y
 }
 
 /* y (+)= act(x W^T + b), W in panels of `in` fp32 steps, or (bf16) of in / 2 steps of pairs; x fp32, or bf16
- * (BF16_PAIRS). Past ROW_BLOCK rows, block by block: every panel multiplies all of its block's rows, so a block of
- * x is read again for each panel, from L2 while it fits there. 2,048 rows at once read GPT-2's x again from L3 or
- * memory, at 194 GF/s on the Xeon host against 275 in blocks of 256 rows (PERFORMANCE.md, "Prefill in blocks"). */
+ * (BF16_PAIRS). Past ROW_BLOCK rows (a long prefill), block by block: x is read again for every panel, and a
+ * block of it stays in L2 (256 rows of 768 fp32 inputs: 768 kB) where all of x would not. With 2,048 rows at once
+ * GPT-2's block products ran at 194 GF/s on the Xeon host, against 275 for 256 rows (PERFORMANCE.md, "Prefill in
+ * blocks of 256 rows"). */
 static void panels_product(const void *x, const void *w, const float *b, float *y,
                            long rows, long in, long out, int act, int add, int kind) {
     float stack[STACK_ROWS * PANEL_WIDTH] __attribute__((aligned(64)));
