@@ -103,10 +103,14 @@ static void rows_sums(const void *x, long in, const void *panel, long k0, long k
 #undef SUMS
 }
 
+static inline long x_row_bytes(long in, int kind) {  /* x is bf16 for BF16_PAIRS, else fp32 */
+    return in * (kind == BF16_PAIRS ? 2 : 4);
+}
+
 /* y (+)= act(x W^T + b) for rows <= ROW_BLOCK; sums: (rows, PANEL_WIDTH), the thread's */
 static void block_product(const void *x, const void *w, const float *b, float *y, long rows, long in, long out,
                           int act, int add, int kind, float *sums) {
-    long steps = kind == FP32 ? in : in / 2, row_bytes = in * (kind == BF16_PAIRS ? 2 : 4);
+    long steps = kind == FP32 ? in : in / 2, row_bytes = x_row_bytes(in, kind);
     long span = rows <= GROUP ? steps : SPAN;  /* one group: nothing to keep in L1 for the next */
     int groups = (int)((rows + GROUP - 1) / GROUP);
     #pragma omp for schedule(static)
@@ -134,7 +138,7 @@ static void block_product(const void *x, const void *w, const float *b, float *y
 static void panels_product(const void *x, const void *w, const float *b, float *y,
                            long rows, long in, long out, int act, int add, int kind) {
     float stack[STACK_ROWS * PANEL_WIDTH] __attribute__((aligned(64)));
-    long block = rows < ROW_BLOCK ? rows : ROW_BLOCK, row_bytes = in * (kind == BF16_PAIRS ? 2 : 4);
+    long block = rows < ROW_BLOCK ? rows : ROW_BLOCK, row_bytes = x_row_bytes(in, kind);
     float *sums = block <= STACK_ROWS ? stack : aligned_alloc(64, block * PANEL_WIDTH * sizeof(float));
     for (long r = 0; r < rows; r += block)
         block_product((const char *)x + r * row_bytes, w, b, y + r * out, rows - r < block ? rows - r : block, in,
