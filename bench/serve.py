@@ -10,11 +10,13 @@ a gunicorn + gevent server (gunicorn_config.py) is started on it with MAX_BATCH 
 of --prompt-len random token ids and exactly --output-len tokens (ignore_eos) are sent with C in flight
 (client processes of bench/loadgen.py), and TTFT, TPOT, ITL (p50/p99), output tokens/s and requests/s are
 computed with vLLM's definitions (shared/research/openai_compat.md §4.2). /health is polled during the largest
-concurrency. After each concurrency, in this process and with the server idle, the same weights decode in transformers'
+concurrency. After each HTTP run, in this process and with the server idle, the same weights decode in transformers'
 `generate` (KV cache, greedy, batch C: the peer) and in our Decoder without HTTP ("model only", its weights held
 as the server holds them: int8, or panels where this CPU serves from them), so the server's own overhead is the
-gap between the model-only and the HTTP figures. --client-cpus 2,3 moves the client processes off the cores this
-process (and so the server and the peer) runs on, as a LAN client would be.
+gap between the model-only and the HTTP figures. The three sides run --repeats times, alternated, since a shared
+machine's load changes by the minute: each figure is the median of its runs, and "vs peer" the median (and range)
+of each HTTP run's output tok/s over the peer's run next to it. --client-cpus 2,3 moves the client processes off the
+cores this process (and so the server and the peer) runs on, as a LAN client would be.
 
     python -m bench.serve --peer llama.cpp[:f32|f16|q8_0] [--peer transformers,llama.cpp:q8_0] ...
 
@@ -90,16 +92,18 @@ def start_server(ckpt: Path, args, max_batch: int, log: Path, **env: str) -> tup
     raise RuntimeError(f"server did not start:\n{log.read_text()}")
 
 
-def run_http(url: str, model: str, prompt: list[int], args, c: int, health: bool,
+def run_http(url: str, model: str, prompt: list[int], args, c: int, health: bool, first: int,
              close_connections: bool = False) -> dict:
+    """c * args.rounds requests, c in flight; the i-th one's prompt starts with token first + i (see below)."""
     headers = {"Authorization": f"Bearer {KEY}"}
     if close_connections:  # --peer llama.cpp: see start_llama_server
         headers["Connection"] = "close"
     body = {"model": model, "prompt": prompt, "max_tokens": args.output_len, "ignore_eos": True,
             "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
-    # one first token per request: no two prompts share a prefix, so the prefix cache (on by default) saves no
-    # prefill here, and llama-server, run without its prompt cache, is on the same footing
-    bodies = [{**body, "prompt": [i % (N_VOCAB - 1)] + prompt[1:]} for i in range(c * args.rounds)]
+    # one first token per request of the whole benchmark (the caller counts them): no two prompts share a prefix,
+    # so the prefix cache (on by default) saves no prefill here, and llama-server, run without its prompt cache,
+    # is on the same footing
+    bodies = [{**body, "prompt": [(first + i) % (N_VOCAB - 1)] + prompt[1:]} for i in range(c * args.rounds)]
     procs = max(1, min(args.client_procs, c // 16))
     shares = [bodies[i::procs] for i in range(procs)]
     threads = [math.ceil(c / procs)] * procs
@@ -133,22 +137,22 @@ def run_http(url: str, model: str, prompt: list[int], args, c: int, health: bool
     return res
 
 
-def run_local(lm, hf, prompt: list[int], args, c: int) -> dict:
-    """The peer (transformers generate, batch c) and our Decoder without HTTP, same prompts and lengths: the two
-    alternated --local-repeats times after a warm-up each, medians (one pair swung 20% on a shared VM)."""
+def run_local(lm, hf, prompt: list[int], args, c: int, runs: dict[str, list]) -> None:
+    """One run each of the peer (transformers generate, batch c) and our Decoder without HTTP, same prompts and
+    lengths, appended to runs["peer"] and runs["ours"]."""
     prompts = [prompt] * c
-    sides = {name: (run, model) for name, run, model in (("peer", run_hf, hf), ("ours", run_ours, lm))
-             if model is not None}
-    runs: dict[str, list] = {name: [] for name in sides}
-    for run, model in sides.values():
-        run(model, prompts, 4)  # warm-up
-    for _ in range(args.local_repeats):
-        for name, (run, model) in sides.items():
+    for name, run, model in (("peer", run_hf, hf), ("ours", run_ours, lm)):
+        if model is not None:
+            if not runs[name]:
+                run(model, prompts, 4)  # warm-up
             runs[name].append(run(model, prompts, args.output_len))
+
+
+def local_summary(runs: dict[str, list], c: int, args) -> dict:
     out = {"batch": c}
-    if hf is not None:
+    if runs["peer"]:
         out["peer_output_tok_s"], out["peer_decode_tok_s"], out["peer_ttft_ms"] = medians(runs["peer"], c, args)
-    if lm is not None:
+    if runs["ours"]:
         (out["model_only_output_tok_s"], out["model_only_decode_tok_s"],
          out["model_only_prefill_ms"]) = medians(runs["ours"], c, args)
     return out
@@ -157,8 +161,21 @@ def run_local(lm, hf, prompt: list[int], args, c: int) -> dict:
 def medians(runs: list, c: int, args) -> tuple[float, float, float]:
     """(output tok/s, decode tok/s, prefill ms) of runs of (prefill s, each step's s, tokens) of c sequences."""
     med = statistics.median
-    return (med(c * args.output_len / (prefill + sum(steps)) for prefill, steps, _ in runs),
-            med(c / med(steps) for _, steps, _ in runs), med(1e3 * prefill for prefill, _, _ in runs))
+    return (med(output_tok_s(r, c, args) for r in runs), med(c / med(steps) for _, steps, _ in runs),
+            med(1e3 * prefill for prefill, _, _ in runs))
+
+
+def output_tok_s(run: tuple, c: int, args) -> float:
+    prefill, steps, _ = run
+    return c * args.output_len / (prefill + sum(steps))
+
+
+def median_http(runs: list[dict]) -> dict:
+    """The median of each figure over run_http's results of one concurrency (each kept under "runs")."""
+    figures = [k for k, v in runs[0].items() if isinstance(v, float)]
+    return {**runs[0], **{k: statistics.median(r[k] for r in runs) for k in figures},
+            "failed": sum(r["failed"] for r in runs), "requests": sum(r["requests"] for r in runs),
+            "errors": sorted({e for r in runs for e in r["errors"]})[:3], "runs": runs}
 
 
 # --- --peer llama.cpp: llama-server driven like ours ---------------------------------------------------------------
@@ -261,7 +278,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--client-procs", type=int, default=8)
     ap.add_argument("--client-cpus", type=lambda s: [int(c) for c in s.split(",")], default=None,
                     help="CPUs for the client processes, e.g. 2,3 (default: this process's, shared with the server)")
-    ap.add_argument("--local-repeats", type=int, default=3, help="alternated in-process runs of ours and the peer")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="runs of each side at each concurrency, alternated (ours through HTTP, llama-server, the "
+                         "peer and ours in process): medians, and the spread of ours against the peer")
     ap.add_argument("--threads", type=int, default=2, help="torch threads on CPU for the in-process runs")
     ap.add_argument("--json", default="bench/results/serve.json")
     ap.add_argument("--plot", default=None, help="PNG path (default: the --json path with .png)")
@@ -285,14 +304,14 @@ def main(argv: list[str] | None = None) -> dict:
             write_checkpoint(lm, tmp / args.model)
             proc, url = start_server(tmp / args.model, args, max(conc), tmp / "server.log")
         t = time.perf_counter()
-        run_http(url, args.model, prompt, argparse.Namespace(**{**vars(args), "rounds": 1, "output_len": 8}), 1,
-                 False)  # loads the model (and captures the CUDA graphs) outside the measurement
+        warm = argparse.Namespace(**{**vars(args), "rounds": 1, "output_len": 8})
+        run_http(url, args.model, prompt, warm, 1, False, first=0)  # loads the model (and captures the CUDA graphs)
+        sent = 1  # prompts sent so far: the first token of the next
         print(f"server warm in {time.perf_counter() - t:.1f} s at {url}", flush=True)
         if llama_type:
             t = time.perf_counter()
             llama_proc, llama_url = start_llama_server(lm, llama_type, prompt, args, max(conc), tmp)
-            run_http(llama_url, args.model, prompt,
-                     argparse.Namespace(**{**vars(args), "rounds": 1, "output_len": 8}), 1, False, True)
+            run_http(llama_url, args.model, prompt, warm, 1, False, first=0, close_connections=True)
             print(f"llama-server ({llama_type}) warm in {time.perf_counter() - t:.1f} s at {llama_url}; it returns "
                   f"exactly {args.output_len} tokens under ignore_eos", flush=True)
         peer = None if args.no_peer or not use_hf else hf
@@ -302,15 +321,23 @@ def main(argv: list[str] | None = None) -> dict:
         http, local = [], []
         for c in conc:
             a = argparse.Namespace(**{**vars(args), "rounds": max(args.rounds, math.ceil(args.min_requests / c))})
-            r = run_http(url, args.model, prompt, a, c, health=c == max(conc))
-            http.append(r)
-            print(json.dumps(r), flush=True)
-            if llama_type:  # right after ours, same client, prompt, lengths and request count
-                r["llama.cpp"] = {"type": llama_type, **run_http(llama_url, args.model, prompt, a, c,
-                                                                 health=c == max(conc), close_connections=True)}
-                print(json.dumps({"llama.cpp": r["llama.cpp"]}), flush=True)
-            # right after, with the server idle: a shared machine's load changes by the minute
-            local.append(run_local(ours, peer, prompt, args, c))
+            runs, local_runs = [], {"peer": [], "ours": []}
+            for _ in range(args.repeats):  # the sides alternated: a shared machine's load changes by the minute
+                r = run_http(url, args.model, prompt, a, c, health=c == max(conc), first=sent)
+                if llama_type:  # right after ours, same client, prompts, lengths and request count
+                    r["llama.cpp"] = {"type": llama_type, **run_http(llama_url, args.model, prompt, a, c,
+                                                                     health=c == max(conc), first=sent,
+                                                                     close_connections=True)}
+                sent += c * a.rounds
+                run_local(ours, peer, prompt, args, c, local_runs)  # with the servers idle
+                if local_runs["peer"]:  # ours through HTTP against the peer's run next to it
+                    r["vs_peer"] = r["output_tok_s"] / output_tok_s(local_runs["peer"][-1], c, args)
+                runs.append(r)
+                print(json.dumps(r), flush=True)
+            http.append(median_http(runs))
+            if llama_type:
+                http[-1]["llama.cpp"] = median_http([r["llama.cpp"] for r in runs])
+            local.append(local_summary(local_runs, c, args))
             print(json.dumps(local[-1]), flush=True)
     finally:
         if proc is not None:
@@ -338,23 +365,31 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
+def ratios(r: dict, of) -> str:
+    """The median, and the range, of of(run) over a concurrency's runs: "1.74x (1.62-1.98)"."""
+    values = [of(run) for run in r["runs"]]
+    return f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f})"
+
+
 def summary(result: dict) -> None:
+    """Medians over the runs; "vs peer" is the median of each HTTP run over the peer's run next to it."""
     local = {r["batch"]: r for r in result["local"]}
     print(result["title"])
     print(f"{'C':>4} {'tok/s':>8} {'req/s':>6} {'TTFT p50/p99 ms':>16} {'TPOT p50/p99':>13} {'ITL p50/p99':>12} "
-          f"{'model-only tok/s':>16} {'peer tok/s':>10} {'vs peer':>7}")
+          f"{'model-only tok/s':>16} {'peer tok/s':>10}  vs peer (range over {result['args']['repeats']} runs)")
     for r in result["http"]:
         lo = local.get(r["concurrency"], {})
-        peer = lo.get("peer_output_tok_s", float("nan"))
+        vs_peer = ratios(r, lambda run: run["vs_peer"]) if "vs_peer" in r else "-"
         print(f"{r['concurrency']:>4} {r['output_tok_s']:>8.1f} {r['req_s']:>6.2f} "
               f"{r['ttft_ms_p50']:>7.1f}/{r['ttft_ms_p99']:<8.1f} {r['tpot_ms_p50']:>6.2f}/{r['tpot_ms_p99']:<6.2f} "
               f"{r['itl_ms_p50']:>5.2f}/{r['itl_ms_p99']:<6.2f} {lo.get('model_only_output_tok_s', float('nan')):>16.1f} "
-              f"{peer:>10.1f} {r['output_tok_s'] / peer:>6.2f}x")
+              f"{lo.get('peer_output_tok_s', float('nan')):>10.1f}  {vs_peer}")
         if "llama.cpp" in r:
             ll = r["llama.cpp"]
             print(f"     llama.cpp {ll['type']}: {ll['output_tok_s']:.1f} tok/s, TTFT p50/p99 {ll['ttft_ms_p50']:.1f}/"
                   f"{ll['ttft_ms_p99']:.1f} ms, TPOT p50/p99 {ll['tpot_ms_p50']:.2f}/{ll['tpot_ms_p99']:.2f} ms, "
-                  f"failed {ll['failed']}; ours/llama.cpp tok/s {r['output_tok_s'] / ll['output_tok_s']:.2f}x")
+                  f"failed {ll['failed']}; ours/llama.cpp tok/s "
+                  f"{ratios(r, lambda run: run['output_tok_s'] / run['llama.cpp']['output_tok_s'])}")
         if "health_ms_p95" in r:
             print(f"     /health under load: p50 {r['health_ms_p50']:.1f} ms, p95 {r['health_ms_p95']:.1f} ms "
                   f"({r['health_polls']} polls); failed requests {r['failed']}")
