@@ -1,0 +1,12 @@
+#!/bin/bash
+# session 23, machine B pinned to 2 cores: run58.sh again, the client elsewhere at one stream too.
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PATH=/tmp/site/bin:$PATH CUDA_VISIBLE_DEVICES= XDG_CACHE_HOME=/tmp/cache
+lscpu | grep -E "Model name|^CPU\(s\)|MHz"
+PYTHONPATH=/tmp/site:$PWD taskset -c 0,1 timeout 330 python3 -m bench.serve --device cpu --concurrency 1,16 \
+  --client-procs 2 --rounds 2 --json $OUT/serve_fp32_hf_2.json > $OUT/serve_fp32_hf_2.log 2>&1
+echo "== rc $? ($SECONDS s)"; grep -E '^ +(1|16) |^\{"batch' $OUT/serve_fp32_hf_2.log
+PYTHONPATH=/tmp/site:$PWD taskset -c 0,1 timeout $((585 - SECONDS)) python3 -m bench.serve --device cpu --concurrency 1,16 \
+  --client-procs 2 --client-cpus 2,3 --rounds 2 --json $OUT/serve_fp32_hf_lan_2.json > $OUT/serve_fp32_hf_lan_2.log 2>&1
+echo "== rc $? ($SECONDS s)"; grep -E '^ +(1|16) |^\{"batch' $OUT/serve_fp32_hf_lan_2.log
+rm -f $OUT/*.png
