@@ -150,6 +150,7 @@ def run_local(lm, hf, prompt: list[int], args, c: int, runs: dict[str, list]) ->
 
 
 def local_summary(runs: dict[str, list], c: int, args) -> dict:
+    """The in-process sides' medians at concurrency c (the JSON's "local" entry)."""
     out = {"batch": c}
     if runs["peer"]:
         out["peer_output_tok_s"], out["peer_decode_tok_s"], out["peer_ttft_ms"] = medians(runs["peer"], c, args)
