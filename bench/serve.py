@@ -9,14 +9,14 @@ a gunicorn + gevent server (gunicorn_config.py) is started on it with MAX_BATCH 
 --url targets a running server that serves `--model`. At each concurrency C, C * --rounds streamed completions
 of --prompt-len random token ids and exactly --output-len tokens (ignore_eos) are sent with C in flight
 (client processes of bench/loadgen.py), and TTFT, TPOT, ITL (p50/p99), output tokens/s and requests/s are
-computed with vLLM's definitions (shared/research/openai_compat.md §4.2). /health is polled during the largest
-concurrency. After each HTTP run, in this process and with the server idle, the same weights decode in transformers'
-`generate` (KV cache, greedy, batch C: the peer) and in our Decoder without HTTP ("model only", its weights held
-as the server holds them: int8, or panels where this CPU serves from them), so the server's own overhead is the
-gap between the model-only and the HTTP figures. The three sides run --repeats times, alternated, since a shared
-machine's load changes by the minute: each figure is the median of its runs, and "vs peer" the median (and range)
-of each HTTP run's output tok/s over the peer's run next to it. --client-cpus 2,3 moves the client processes off the
-cores this process (and so the server and the peer) runs on, as a LAN client would be.
+computed with vLLM's definitions (shared/research/openai_compat.md §4.2). /health is polled twice a second during
+the largest concurrency. After each HTTP run, in this process and with the server idle, the same weights decode in
+transformers' `generate` (KV cache, greedy, batch C: the peer) and in our Decoder without HTTP ("model only", its
+weights held as the server holds them: int8, or panels where this CPU serves from them), so the server's own
+overhead is the gap between the model-only and the HTTP figures. The three sides run --repeats times, alternated,
+since a shared machine's load changes by the minute: each figure is the median of its runs, and "vs peer" the
+median (and range) of each HTTP run's output tok/s over the peer's run next to it. --client-cpus 2,3 moves the
+client processes off the cores this process (and so the server and the peer) runs on, as a LAN client would be.
 
     python -m bench.serve --peer llama.cpp[:f32|f16|q8_0] [--peer transformers,llama.cpp:q8_0] ...
 
