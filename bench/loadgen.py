@@ -81,8 +81,9 @@ async def _send_all(url: str, headers: dict, bodies: list[dict], streams: int) -
 
 def poll_health(url: str, stop: threading.Event, every: float = 0.5) -> list[float]:
     """Seconds each GET /health took, polled until `stop` is set (while the server is saturated). Twice a second:
-    polled 20 times a second, the probe and its answers took ~4% of a core from the step's two cores on a 2-core
-    CPU, and the step lost about twice that (16 streams: ITL p50 27.3 against 24.6 ms, PERFORMANCE.md)."""
+    at 20 a second, on a 2-core CPU, the answers alone took ~4% of a core from the decode step's two cores (the
+    server's gevent hub 6.3% against 2.6%), the probe more, and the step lost about twice that (16 streams: ITL p50
+    27.3 against 24.6 ms; PERFORMANCE.md)."""
     out: list[float] = []
     with httpx.Client(timeout=30) as c:
         while not stop.is_set():
