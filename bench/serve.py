@@ -173,10 +173,11 @@ def output_tok_s(run: tuple, c: int, args) -> float:
 
 
 def median_http(runs: list[dict]) -> dict:
-    """The median of each figure over run_http's results of one concurrency; requests and failures summed."""
+    """The median of each figure over run_http's results of one concurrency; the counts summed."""
     figures = [k for k, v in runs[0].items() if isinstance(v, float)]
+    counts = [k for k in ("requests", "failed", "health_polls") if k in runs[0]]
     return {**runs[0], **{k: statistics.median(r[k] for r in runs) for k in figures},
-            "failed": sum(r["failed"] for r in runs), "requests": sum(r["requests"] for r in runs),
+            **{k: sum(r[k] for r in runs) for k in counts},
             "errors": sorted({e for r in runs for e in r["errors"]})[:3]}
 
 

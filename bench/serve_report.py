@@ -38,7 +38,6 @@ def plot(result: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-
 def ratios(r: dict, of) -> str:
     """The median, and the range, of of(run) over a concurrency's runs: "1.74x (1.62-1.98)"."""
     values = [of(run) for run in r["runs"]]
