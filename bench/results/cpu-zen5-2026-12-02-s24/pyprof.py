@@ -1,5 +1,5 @@
 """The Python part of a 16-row CPU decode step: everything in Decoder.step but the C step, profiled."""
-import cProfile, pstats, time, sys, torch
+import cProfile, pstats, time, torch
 from bench.decode import build_models
 from model.generate import Decoder
 from model.sampling import SamplingParams

@@ -1,5 +1,5 @@
 """Decode steps of GPT-2 124M fp32 (panels, as served) at 1 and 16 rows, positions 128..192: ms a step, median."""
-import os, statistics, sys, time, torch
+import os, statistics, time, torch
 from bench.decode import build_models
 from model.generate import Decoder
 from model.sampling import SamplingParams
