@@ -64,10 +64,12 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def run_ours(lm: LoadedModel, prompts: list[list[int]], new_tokens: int) -> tuple[float, list[float], list[list[int]]]:
-    """(prefill seconds for all the prompts, seconds of each of the new_tokens - 1 decode steps, tokens)."""
+def run_ours(lm: LoadedModel, prompts: list[list[int]], new_tokens: int, temperature: float = 0.0,
+             top_p: float = 1.0) -> tuple[float, list[float], list[list[int]]]:
+    """(prefill seconds for all the prompts, seconds of each of the new_tokens - 1 decode steps, tokens); greedy
+    at temperature 0, else sampled."""
     decoder = Decoder(lm, max_batch=len(prompts), max_len=len(prompts[0]) + new_tokens, seed=0)
-    params = SamplingParams(max_tokens=new_tokens, temperature=0.0, ignore_eos=True)
+    params = SamplingParams(max_tokens=new_tokens, temperature=temperature, top_p=top_p, ignore_eos=True)
     sync(lm.device)
     t0 = time.perf_counter()
     seqs = [out.seq for out in decoder.add_many([(p, params) for p in prompts])]  # one prefill, as the engine does
@@ -96,17 +98,21 @@ class StepClock:
 
 
 @torch.inference_mode()
-def run_hf(hf, prompts: list[list[int]], new_tokens: int) -> tuple[float, list[float], list[list[int]]]:
-    """(prefill seconds: start to the first token's logits, seconds of each later step, tokens)."""
+def run_hf(hf, prompts: list[list[int]], new_tokens: int, temperature: float = 0.0,
+           top_p: float = 1.0) -> tuple[float, list[float], list[list[int]]]:
+    """(prefill seconds: start to the first token's logits, seconds of each later step, tokens); greedy at
+    temperature 0, else sampled (with no top-k: generate's default is 50)."""
     from transformers import LogitsProcessorList
+
+    sampling = dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0) if temperature else {}
 
     idx = torch.tensor(prompts, device=hf.device)
     clock = StepClock(hf.device)
     sync(hf.device)
     t0 = time.perf_counter()
     out = hf.generate(idx, attention_mask=torch.ones_like(idx), max_new_tokens=new_tokens,
-                      min_new_tokens=new_tokens, do_sample=False, use_cache=True, pad_token_id=N_VOCAB - 1,
-                      logits_processor=LogitsProcessorList([clock]))
+                      min_new_tokens=new_tokens, use_cache=True, pad_token_id=N_VOCAB - 1,
+                      logits_processor=LogitsProcessorList([clock]), **({"do_sample": False} | sampling))
     t = clock.times
     assert len(t) == new_tokens
     return t[0] - t0, [b - a for a, b in zip(t, t[1:])], out[:, idx.size(1):].tolist()

@@ -2,7 +2,7 @@
 
     python -m bench.serve [--device cpu|cuda] [--concurrency 1,8,32,128] [--prompt-len 128] [--output-len 128]
                           [--size 124M|350M|3M] [--quantize int8] [--kv-cache-dtype bfloat16]
-                          [--url http://host:port] [--json F] [--plot F.png]
+                          [--temperature 1 --top-p 0.95] [--url http://host:port] [--json F] [--plot F.png]
 
 A GPT-2 124M-shaped model (or --size) is initialised at random (seed 0, vocab 50257) and written as a nanoGPT checkpoint;
 a gunicorn + gevent server (gunicorn_config.py) is started on it with MAX_BATCH = the largest concurrency, or
@@ -103,7 +103,8 @@ def run_http(url: str, model: str, prompt: list[int], args, c: int, health: bool
     if close_connections:  # --peer llama.cpp: see start_llama_server
         headers["Connection"] = "close"
     body = {"model": model, "prompt": prompt, "max_tokens": args.output_len, "ignore_eos": True,
-            "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
+            "temperature": args.temperature, "top_p": args.top_p, "stream": True,
+            "stream_options": {"include_usage": True}}
     # one first token per request of the whole benchmark (the caller counts them): no two prompts share a prefix,
     # so the prefix cache (on by default) saves no prefill here, and llama-server, run without its prompt cache,
     # is on the same footing
@@ -148,8 +149,8 @@ def run_local(lm, hf, prompt: list[int], args, c: int, runs: dict[str, list]) ->
     for name, run, model in (("peer", run_hf, hf), ("ours", run_ours, lm)):
         if model is not None:
             if not runs[name]:
-                run(model, prompts, 4)  # warm-up
-            runs[name].append(run(model, prompts, args.output_len))
+                run(model, prompts, 4, args.temperature, args.top_p)  # warm-up
+            runs[name].append(run(model, prompts, args.output_len, args.temperature, args.top_p))
 
 
 def local_summary(runs: dict[str, list], c: int, args) -> dict:
@@ -237,6 +238,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--output-len", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=2, help="requests per concurrency = rounds x concurrency")
     ap.add_argument("--min-requests", type=int, default=4)
+    ap.add_argument("--temperature", type=float, default=0.0,
+                    help="every side's, with --top-p (default 0: greedy; OpenAI's default is 1, top_p 1)")
+    ap.add_argument("--top-p", type=float, default=1.0)
     ap.add_argument("--quantize", default="none", choices=["none", "int8"])
     ap.add_argument("--kv-cache-dtype", default="auto", choices=["auto", "float32", "bfloat16"],
                     help="our server's KV_CACHE_DTYPE")
@@ -326,10 +330,11 @@ def main(argv: list[str] | None = None) -> dict:
             stop(llama_proc)
         shutil.rmtree(tmp, ignore_errors=True)  # a 475 MB checkpoint per run otherwise
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    sampled = f", sampled at temperature {args.temperature}, top_p {args.top_p}" if args.temperature else ""
     result = {"title": f"GPT-2 {args.size}, {name}, {str(dtype).removeprefix('torch.')}"
                        f"{', int8' if args.quantize != 'none' else ''}"
                        f"{'' if args.kv_cache_dtype == 'auto' else f', KV cache {args.kv_cache_dtype}'}; "
-                       f"prompt {args.prompt_len}, output {args.output_len}",
+                       f"prompt {args.prompt_len}, output {args.output_len}{sampled}",
               "args": vars(args), "torch": torch.__version__, "http": http, "local": local}
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
