@@ -6,8 +6,8 @@ The draw inverts a row's cumulative distribution at a uniform number, on the dev
 seeded row takes its numbers from its own generator, so its text does not depend on its batch. It replaced an
 exponential race (argmax(p / q), q ~ Exp(1): gpt-fast's), which needs a number per token of the vocabulary: 16
 rows' 804,864 exponentials took 13.5 ms on a 2-core CPU, more than half of GPT-2 124M's decode step there.
-On a CPU top-p is applied by rejection (_redraw_outside_nucleus), where sorting 16 rows of 50,257 took 31 ms; on
-a GPU, where the sort is cheap and a loop would wait on the device, by sorting.
+On a CPU top-p is applied by rejection (_redraw_outside_nucleus), where sorting 16 rows of 50,304 took 28-31
+ms; on a GPU, where the sort is cheap and a loop would wait on the device, by sorting.
 """
 from __future__ import annotations
 
