@@ -79,7 +79,7 @@ class BatchSampling:
         self.filter_top_p = any(p.top_p < 1 for p in sampled)
         # the most tokens a row keeps after top-k, known here rather than read back from the device in the middle
         # of a step: of the rows with top-k, and (0: the whole vocabulary) of those with top-k or top-p
-        self.top_k_max = max((p.top_k for p in sampled), default=0)
+        self.top_k_max = max((p.top_k for p in sampled if p.top_k > 0), default=0)
         self.k_max = 0 if any(p.top_k <= 0 and p.top_p < 1 for p in sampled) else self.top_k_max
         self.filter_min_p = any(p.min_p > 0 for p in sampled)
         self.penalised = any(p.penalised for p in params)

@@ -21,7 +21,7 @@ def nucleus(logits: torch.Tensor, top_k: int, top_p: float, min_p: float) -> tor
     top_p) and min-p, renormalised."""
     order = logits.argsort(descending=True)
     probs = torch.zeros_like(logits)
-    kept = order[:top_k] if top_k else order
+    kept = order[:top_k] if top_k > 0 else order  # -1 and 0: off
     p = torch.softmax(logits[kept], -1)
     before = p.cumsum(-1) - p
     kept, p = kept[before < top_p], p[before < top_p]
@@ -45,7 +45,7 @@ def test_top_p_keeps_the_sorted_nucleus():
     logits = torch.full((4, V), -8.0)
     ids = torch.randperm(V, generator=torch.Generator().manual_seed(1))[:300]
     logits[:, ids] = torch.linspace(2.0, 0.0, 300)
-    cases = [(0, 0.5, 0.0), (0, 0.9, 0.0), (50, 0.8, 0.0), (0, 0.95, 0.3)]  # (top_k, top_p, min_p) per row
+    cases = [(0, 0.5, 0.0), (-1, 0.9, 0.0), (50, 0.8, 0.0), (0, 0.95, 0.3)]  # (top_k, top_p, min_p) per row
     params = [SamplingParams(temperature=1.0, top_k=k, top_p=p, min_p=m) for k, p, m in cases]
     tokens = draws(logits, params, 3000)
     for row, (k, p, m) in enumerate(cases):
