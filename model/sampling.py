@@ -74,6 +74,7 @@ class BatchSampling:
         self.top_k = top_k.long()  # exact below 2**24; any larger one is clamped to the vocabulary anyway
         self.greedy = self.temperature == 0
         self.all_greedy = all(p.greedy for p in params)
+        self.any_greedy = any(p.greedy for p in params)
         sampled = [p for p in params if not p.greedy]
         self.filter_top_k = any(p.top_k > 0 for p in sampled)
         self.filter_top_p = any(p.top_p < 1 for p in sampled)
@@ -156,9 +157,9 @@ def _redraw_outside_nucleus(probs: torch.Tensor, allowed: torch.Tensor, tokens: 
 
 def sample(logits: torch.Tensor, bs: BatchSampling, rng: torch.Generator | None = None) -> torch.Tensor:
     """Choose one token per row from processed (B, V) float32 logits; returns (B,) token ids."""
-    greedy_tokens = torch.argmax(logits, dim=-1)
     if bs.all_greedy:
-        return greedy_tokens
+        return torch.argmax(logits, dim=-1)
+    greedy_tokens = torch.argmax(logits, dim=-1) if bs.any_greedy else None
     temperature = torch.where(bs.greedy, 1.0, bs.temperature)
     logits = logits / temperature[:, None]
     by_rejection = bs.filter_top_p and logits.device.type == "cpu"
@@ -172,7 +173,7 @@ def sample(logits: torch.Tensor, bs: BatchSampling, rng: torch.Generator | None 
     sampled = _draw(allowed, bs.generators, rng)
     if by_rejection:
         sampled = _redraw_outside_nucleus(probs, allowed, sampled, bs, rng)
-    return torch.where(bs.greedy, greedy_tokens, sampled)
+    return sampled if greedy_tokens is None else torch.where(bs.greedy, greedy_tokens, sampled)
 
 
 def logprob_tensors(raw_logits: torch.Tensor, tokens: torch.Tensor, n_top: int) -> tuple[torch.Tensor, ...]:
