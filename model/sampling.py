@@ -126,11 +126,13 @@ def _draw(probs: torch.Tensor, generators: list[torch.Generator | None], rng: to
     """One token a row with probability proportional to probs (B, V): the first whose cumulative sum reaches
     x = (1 - u) * the row's sum, u uniform in [0, 1) from the row's generator, else rng. As 0 < x <= the sum, a
     token of probability 0 (masked) is never the first to reach it."""
-    u = torch.rand(probs.shape[0], 1, generator=rng, device=probs.device, dtype=torch.float64)
+    # float64 where the device has it (Apple's MPS has not): a float32 sum over 50k tokens drifts by ~1e-5
+    wide = torch.float32 if probs.device.type == "mps" else torch.float64
+    u = torch.rand(probs.shape[0], 1, generator=rng, device=probs.device, dtype=wide)
     for row, g in enumerate(generators):
         if g is not None:
-            u[row] = torch.rand(1, generator=g, device=probs.device, dtype=torch.float64)
-    cdf = torch.cumsum(probs, dim=-1, dtype=torch.float64)  # a float32 sum over 50k tokens would drift by ~1e-5
+            u[row] = torch.rand(1, generator=g, device=probs.device, dtype=wide)
+    cdf = torch.cumsum(probs, dim=-1, dtype=wide)
     return torch.searchsorted(cdf, (1 - u) * cdf[:, -1:]).squeeze(1)
 
 
