@@ -104,7 +104,8 @@ def run_hf(hf, prompts: list[list[int]], new_tokens: int, temperature: float = 0
     temperature 0, else sampled (with no top-k: generate's default is 50)."""
     from transformers import LogitsProcessorList
 
-    sampling = dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0) if temperature else {}
+    sampling = dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0) if temperature else \
+        dict(do_sample=False)
 
     idx = torch.tensor(prompts, device=hf.device)
     clock = StepClock(hf.device)
@@ -112,7 +113,7 @@ def run_hf(hf, prompts: list[list[int]], new_tokens: int, temperature: float = 0
     t0 = time.perf_counter()
     out = hf.generate(idx, attention_mask=torch.ones_like(idx), max_new_tokens=new_tokens,
                       min_new_tokens=new_tokens, use_cache=True, pad_token_id=N_VOCAB - 1,
-                      logits_processor=LogitsProcessorList([clock]), **({"do_sample": False} | sampling))
+                      logits_processor=LogitsProcessorList([clock]), **sampling)
     t = clock.times
     assert len(t) == new_tokens
     return t[0] - t0, [b - a for a, b in zip(t, t[1:])], out[:, idx.size(1):].tolist()

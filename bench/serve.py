@@ -4,22 +4,22 @@
                           [--size 124M|350M|3M] [--quantize int8] [--kv-cache-dtype bfloat16]
                           [--temperature 1 --top-p 0.95] [--url http://host:port] [--json F] [--plot F.png]
 
-A GPT-2 124M-shaped model (or --size) is initialised at random (seed 0, vocab 50257) and written as a nanoGPT checkpoint;
-a gunicorn + gevent server (gunicorn_config.py) is started on it with MAX_BATCH = the largest concurrency, or
---url targets a running server that serves `--model`. At each concurrency C, C * --rounds streamed completions
-of --prompt-len random token ids and exactly --output-len tokens (ignore_eos) are sent with C in flight
-(client processes of bench/loadgen.py), and TTFT, TPOT, ITL (p50/p99), output tokens/s and requests/s are
-computed with vLLM's definitions (shared/research/openai_compat.md §4.2). C streams that start together finish
-about a prefill chunk apart, so the last round ends with the batch emptying: a fixed cost of the run (16 streams
-on a 2-core CPU measured ~7% less with two rounds than with six; PERFORMANCE.md, session 24). More rounds approach
-the steady state, which is what `vllm bench serve`'s 1,000 prompts measure. /health is polled twice a second during the
-largest concurrency. After each HTTP run, in this process and with the server idle, the same weights decode in
-transformers' `generate` (KV cache, greedy, batch C: the peer) and in our Decoder without HTTP ("model only", its
-weights held as the server holds them: int8, or panels where this CPU serves from them), so the server's own
+A GPT-2 124M-shaped model (or --size) is initialised at random (seed 0, vocab 50257) and written as a nanoGPT
+checkpoint; a gunicorn + gevent server (gunicorn_config.py) is started on it with MAX_BATCH = the largest
+concurrency, or --url targets a running server that serves `--model`. At each concurrency C, C * --rounds streamed
+completions of --prompt-len random token ids and exactly --output-len tokens (ignore_eos) are sent with C in flight
+(client processes of bench/loadgen.py), and TTFT, TPOT, ITL (p50/p99), output tokens/s and requests/s are computed
+with vLLM's definitions (shared/research/openai_compat.md §4.2). C streams that start together finish about a
+prefill chunk apart, so the last round ends with the batch emptying: a fixed cost of the run (16 streams on a 2-core
+CPU measured ~7% less with two rounds than with six; PERFORMANCE.md, session 24). More rounds approach the steady
+state, which is what `vllm bench serve`'s 1,000 prompts measure. /health is polled twice a second during the largest
+concurrency. After each HTTP run, in this process and with the server idle, the same weights decode in transformers'
+`generate` (KV cache, batch C, greedy unless --temperature: the peer) and in our Decoder without HTTP ("model only",
+its weights held as the server holds them: int8, or panels where this CPU serves from them), so the server's own
 overhead is the gap between the model-only and the HTTP figures. The three sides run --repeats times, alternated,
-since a shared machine's load changes by the minute: each figure is the median of its runs, and "vs peer" the
-median (and range) of each HTTP run's output tok/s over the peer's run next to it. --client-cpus 2,3 moves the
-client processes off the cores this process (and so the server and the peer) runs on, as a LAN client would be.
+since a shared machine's load changes by the minute: each figure is the median of its runs, and "vs peer" the median
+(and range) of each HTTP run's output tok/s over the peer's run next to it. --client-cpus 2,3 moves the client
+processes off the cores this process (and so the server and the peer) runs on, as a LAN client would be.
 
     python -m bench.serve --peer llama.cpp[:f32|f16|q8_0] [--peer transformers,llama.cpp:q8_0] ...
 
