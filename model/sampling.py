@@ -110,7 +110,7 @@ def _filter_top_k_top_p(logits: torch.Tensor, bs: BatchSampling, with_top_p: boo
     k_max = bs.k_max if with_top_p else bs.top_k_max
     k_max = min(k_max, V) if k_max else V
     # (B, k_max), high to low; the whole vocabulary by a sort: on an H200 sample() at 128 rows and top_p 0.95 took
-    # 1.25 ms so against topk's 1.51
+    # 1.25 ms against topk's 1.51
     values = torch.topk(logits, k_max, dim=-1).values if k_max < V else logits.sort(dim=-1, descending=True).values
     in_k = torch.arange(k_max, device=logits.device)[None, :] < k_row[:, None]
     values = values.masked_fill(~in_k, float("-inf"))
