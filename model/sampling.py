@@ -153,7 +153,9 @@ def _draw_by_inversion(probs: torch.Tensor, generators: list[torch.Generator | N
         if g is not None:
             u[row] = torch.rand(1, generator=g, dtype=torch.float64)
     cdf = torch.cumsum(probs, dim=-1, dtype=torch.float64)
-    return torch.searchsorted(cdf, (1 - u) * cdf[:, -1:]).squeeze(1)
+    tokens = torch.searchsorted(cdf, (1 - u) * cdf[:, -1:]).squeeze(1)
+    # V only where the row is NaN (a diverged model's logits): token 0 then, as the argmax over NaN gives
+    return tokens.masked_fill_(tokens == probs.shape[-1], 0)
 
 
 def _redraw_outside_nucleus(probs: torch.Tensor, allowed: torch.Tensor, tokens: torch.Tensor, bs: BatchSampling,

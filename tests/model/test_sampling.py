@@ -100,3 +100,14 @@ def test_a_tiny_top_p_and_top_k_1_take_the_best_token(device):
     for params in [SamplingParams(temperature=2.0, top_p=1e-6), SamplingParams(temperature=2.0, top_k=1),
                    SamplingParams(temperature=2.0, top_p=0.0)]:
         assert (draws(logits, [params] * 8, 20) == best).all(), params
+
+
+@on_each_device
+def test_a_row_of_nan_logits_still_gets_a_token_in_the_vocabulary(device):
+    """A diverged model's logits: no out-of-range id to crash the next step of every row in the batch."""
+    logits = torch.randn(2, 100, generator=torch.Generator().manual_seed(4)).to(device)
+    logits[0] = float("nan")
+    for params in [SamplingParams(temperature=1.0), SamplingParams(temperature=1.0, top_p=0.9),
+                   SamplingParams(temperature=1.0, top_k=5, min_p=0.1), SamplingParams(temperature=0.0)]:
+        tokens = draws(logits, [params] * 2, 5)
+        assert ((tokens >= 0) & (tokens < 100)).all(), params
