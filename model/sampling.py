@@ -168,10 +168,10 @@ def _redraw_outside_nucleus(probs: torch.Tensor, allowed: torch.Tensor, tokens: 
     distribution that masking the sorted vocabulary gives (but for tokens tied at its edge, all kept here)."""
     rows = (~bs.greedy & (bs.top_p < 1)).nonzero().squeeze(1)  # the rows still to check, then to draw again
     while len(rows):
-        p = probs[rows]
+        p = probs if len(rows) == len(probs) else probs[rows]  # every row (the first check, often): no copy
         drawn = p.gather(1, tokens[rows, None])  # (rows, 1)
         above = p.masked_fill(p <= drawn, 0.0).sum(dim=-1)
-        redraw = (above >= bs.top_p[rows]) & (drawn < p.max(dim=-1, keepdim=True).values).squeeze(1)
+        redraw = (above >= bs.top_p[rows]) & (above > 0)  # none above: the best token, kept even at top_p 0
         rows, p, drawn = rows[redraw], p[redraw], drawn[redraw]
         if len(rows):
             left = allowed[rows].masked_fill(p <= drawn, 0.0)  # the tokens more probable than the one rejected
