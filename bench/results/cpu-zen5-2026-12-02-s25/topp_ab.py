@@ -2,7 +2,6 @@
 (argv[1], "before"), alternated 5 times; ms a call, medians of 50. Session 25."""
 import sys, time, statistics, torch, importlib.util
 torch.set_num_threads(2)
-from model.sampling import BatchSampling, SamplingParams
 spec = importlib.util.spec_from_file_location("model.sampling_alt", sys.argv[1]); alt = importlib.util.module_from_spec(spec); sys.modules["model.sampling_alt"] = alt; spec.loader.exec_module(alt)
 import model.sampling as cur
 B, V = 16, 50304
