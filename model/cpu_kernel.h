@@ -137,6 +137,11 @@ void product_panels(const float *x, const float *w, const float *b, float *y,
 /* w: bf16 panels, a pair of inputs a 32-bit lane (in even); only where the CPU has AVX-512 */
 void product_panels_bf16(const float *x, const uint16_t *w, const float *b, float *y,
                          long rows, long in, long out, int act, int add);
+/* x and w bf16, a pair of inputs a 32-bit lane, multiplied by AVX512-BF16 where the CPU has it */
+void product_panels_bf16_pairs(const uint16_t *x, const uint16_t *w, const float *b, float *y,
+                               long rows, long in, long out, int act, int add);
+/* one row's exact sums for the 16 outputs of the line of fp32 panels holding output o (cpu_panels.c) */
+void panel_line(const float *x, const float *w, long in, long o, float *y16);
 /* w: int8 tiles of eight rows (tile_offset); scale: one per output row */
 void product_int8(const float *x, const int8_t *w, const float *scale, const float *b, float *y,
                   long rows, long in, long out, int act, int add);

@@ -169,11 +169,27 @@ void skinny_linear_panels_bf16(const float *x, const uint16_t *w, const float *b
     product_panels_bf16(x, w, b, y, rows, in, out, act, 0);
 }
 
+/* The sums of one row x with the 16 outputs of the line holding output o (o - o % 16 on), W fp32 panels of `in`
+ * steps, into y16: in the bits panels_product gives them (input by input, an FMA each, from zero), whatever the
+ * rows beside x there. */
+void panel_line(const float *x, const float *w, long in, long o, float *y16) {
+    const float *line = w + o / PANEL_WIDTH * in * PANEL_WIDTH + o % PANEL_WIDTH / 16 * 16;
+    __m512 acc = _mm512_setzero_ps();
+    for (long k = 0; k < in; k++)
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps(line + k * PANEL_WIDTH), _mm512_set1_ps(x[k]), acc);
+    _mm512_storeu_ps(y16, acc);
+}
+
 #if defined(__AVX512BF16__)
+void product_panels_bf16_pairs(const uint16_t *x, const uint16_t *w, const float *b, float *y,
+                               long rows, long in, long out, int act, int add) {
+    panels_product(x, w, b, y, rows, in, out, act, add, BF16_PAIRS);
+}
+
 void skinny_linear_panels_bf16_pairs(const uint16_t *x, const uint16_t *w, const float *b, float *y,
                                      long rows, long in, long out, int act, int threads) {
     #pragma omp parallel num_threads(threads)
-    panels_product(x, w, b, y, rows, in, out, act, 0, BF16_PAIRS);
+    product_panels_bf16_pairs(x, w, b, y, rows, in, out, act, 0);
 }
 #endif
 #endif

@@ -35,7 +35,7 @@ import torch.nn as nn
 from . import cpu_kernel, cpu_paths
 from .gpt import GPT
 from .kv_cache import KVCache
-from .panels import PanelEmbedding, PanelLinear
+from .panels import PanelEmbedding, PanelLinear, rounded_to_bf16
 from .quantize import Int8Embedding, Int8Linear
 
 BUCKETS = tuple(rows for rows in cpu_paths.BUCKETS if rows <= cpu_kernel.MAX_ROWS)
@@ -55,7 +55,8 @@ class Gpt(ctypes.Structure):  # cpu_step.c's Gpt
     _fields_ = [*((name, ctypes.c_long) for name in ("n_layer", "n_head", "n_embd", "vocab", "slots", "max_len")),
                 ("eps", ctypes.c_float), ("act", ctypes.c_int), ("matrices", ctypes.c_int), ("kv_bf16", ctypes.c_int),
                 *((name, ctypes.c_void_p) for name in ("wte", "wpe", "ln_f_w", "ln_f_b", "lm_head", "lm_head_s", "kv")),
-                ("blocks", ctypes.POINTER(BlockWeights))]
+                ("blocks", ctypes.POINTER(BlockWeights)), ("head_bf16", ctypes.c_void_p),
+                *((name, ctypes.c_double) for name in ("head_error", "head_norm", "head_norm_bf16"))]
 
 
 def matrices_of(model: GPT) -> str | None:
@@ -76,9 +77,14 @@ def matrices_of(model: GPT) -> str | None:
 
 class FusedDecode:
     """`run(inputs)`: the logits (rows, vocab) of one decode step for the rows of `inputs`, (rows, 2) int64 of
-    (token, position), writing each row's key and value into its slot of the cache, as forward_cached does."""
+    (token, position), writing each row's key and value into its slot of the cache, as forward_cached does.
 
-    def __init__(self, model: GPT, cache: KVCache, step, eps: float, faster: tuple[bool, ...] = (True,) * len(BUCKETS)):
+    A model in fp32 panels also keeps its head in bf16 (`argmax_head`; GPT-2's: 77 MB more), for the steps whose
+    logits only give each row its argmax: their head reads half the bytes, and the argmax stays the fp32 head's
+    (model/cpu_step.c's head_for_argmax says why)."""
+
+    def __init__(self, model: GPT, cache: KVCache, step, eps: float, faster: tuple[bool, ...] = (True,) * len(BUCKETS),
+                 argmax_head: bool = True):
         c = model.config
         t = model.transformer
         kept = []  # what the pointers point into, beside the model and the cache: copies made here
@@ -111,11 +117,15 @@ class FusedDecode:
             tokens, head, head_scales = pointer(t.wte.panels), pointer(model.lm_head.panels), None
         else:
             tokens, head, head_scales = pointer(t.wte.weight), pointer(model.lm_head.weight), None
+        rounded = rounded_to_bf16(model.lm_head.panels) if argmax_head and matrices == "float32 panels" else None
+        self.argmax_head = rounded is not None
+        head_bf16, *bounds = rounded if rounded else (None, 0.0, 0.0, 0.0)
         self.vocab = c.vocab_size
         self._gpt = Gpt(c.n_layer, c.n_head, c.n_embd, self.vocab, cache.slots, cache.max_len, eps,
                         cpu_kernel.ACTIVATIONS[c.gelu_approximate], MATRICES[matrices],
                         cache.kv.dtype == torch.bfloat16, tokens, pointer(t.wpe.weight), vector(t.ln_f.weight),
-                        vector(t.ln_f.bias), head, head_scales, cache.kv.data_ptr(), self._blocks)
+                        vector(t.ln_f.bias), head, head_scales, cache.kv.data_ptr(), self._blocks, pointer(head_bf16),
+                        *bounds)
         self._keep = (model, cache, kept)
         self._step = step
         self.faster = faster  # per bucket of rows: whether this step beat PyTorch's on this CPU
@@ -135,7 +145,8 @@ class FusedDecode:
                        for p in model.parameters())):
             return None
         step = lib.decode_step
-        step.argtypes = [ctypes.POINTER(Gpt), ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_int]
+        step.argtypes = [ctypes.POINTER(Gpt), ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_int,
+                         ctypes.c_long]
         step.restype = ctypes.c_int
         eps = eps.pop()
         if os.environ.get("CPU_MATMUL", "auto") in ("kernel", "panels"):
@@ -150,12 +161,14 @@ class FusedDecode:
         bucket = bisect.bisect_left(BUCKETS, rows)
         return bucket < len(BUCKETS) and self.faster[bucket]
 
-    def run(self, inputs: torch.Tensor) -> torch.Tensor:
+    def run(self, inputs: torch.Tensor, argmax_below: int = 0) -> torch.Tensor:
         """fp32 logits, for a bf16 model too. inputs: the Decoder's own tokens and positions (sampled ids below
-        the vocabulary, positions inside the cache), which the C step takes as they are."""
+        the vocabulary, positions inside the cache), which the C step takes as they are. argmax_below: where the
+        logits serve only each row's argmax over the ids below it, with `argmax_head`, the logits that cannot be
+        the largest are left as estimates; 0: all exact."""
         logits = torch.empty(inputs.shape[0], self.vocab)
         if self._step(ctypes.byref(self._gpt), inputs.data_ptr(), inputs.shape[0], logits.data_ptr(),
-                      torch.get_num_threads()):
+                      torch.get_num_threads(), argmax_below if self.argmax_head else 0):
             raise MemoryError("the CPU decode step could not allocate its buffers")
         return logits
 
@@ -170,7 +183,7 @@ def time_steps(model: GPT, step, eps: float) -> list[bool]:
     started = time.perf_counter()
     pos = min(31, model.config.block_size - 1)
     cache = KVCache(model.config, BUCKETS[-1], pos + 1, "cpu", model.transformer.wpe.weight.dtype)
-    fused = FusedDecode(model, cache, step, eps)
+    fused = FusedDecode(model, cache, step, eps, argmax_head=False)
     groups = []
     for rows in BUCKETS:
         inputs = torch.tensor([[0, pos]] * rows)

@@ -45,6 +45,7 @@ class Decoder:
         self.running: list[Sequence] = []  # running[i].slot == i
         self.rng = torch.Generator(device=lm.device)
         self.rng.manual_seed(seed if seed is not None else torch.seed())
+        self._tokens = min(self.tokenizer.n_vocab, lm.config.vocab_size)  # ids that can be sampled
         self._vocab_mask: torch.Tensor | None = None  # None when the vocabulary has no padded ids
         if lm.config.vocab_size > self.tokenizer.n_vocab:
             self._vocab_mask = torch.zeros(lm.config.vocab_size, device=lm.device)
@@ -158,18 +159,19 @@ class Decoder:
         idx = self._last_token[:B, None]  # (B, 1): the tokens sampled last, still on the device
         input_pos = to_device([[s.pos] for s in seqs], torch.long, self.device)  # (B, 1)
         kv_len = max(s.pos for s in seqs) + 1
+        if self._batch is None:
+            self._batch = BatchSampling([s.params for s in seqs], [s.generator for s in seqs], self.device)
         if self.graphs is not None and self.graphs.fits(B, kv_len):
             logits = self.graphs.run(idx, input_pos, kv_len)
         elif self.fused is not None and self.fused.fits(B):
-            logits = self.fused.run(torch.cat([idx, input_pos], dim=1))
+            argmax_only = self._batch.argmax_only and all(s.constraint is None for s in seqs)
+            logits = self.fused.run(torch.cat([idx, input_pos], dim=1), self._tokens if argmax_only else 0)
         else:
             in_step = all(s.pos == kv_len - 1 for s in seqs)  # always so for one sequence
             logits = self.model.forward_cached(idx, input_pos, self.cache.rows(0, B), kv_len,
                                                start=kv_len - 1 if in_step else None)
         for s in seqs:
             s.pos += 1
-        if self._batch is None:
-            self._batch = BatchSampling([s.params for s in seqs], [s.generator for s in seqs], self.device)
         return self._sample(seqs, logits, self._batch)
 
     @torch.inference_mode()  # _release moves penalty rows that add_many created as inference tensors

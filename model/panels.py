@@ -50,6 +50,26 @@ def panels_of(w: torch.Tensor) -> torch.Tensor:
     return laid
 
 
+@torch.inference_mode()
+def rounded_to_bf16(panels: torch.Tensor) -> tuple[torch.Tensor, float, float, float] | None:
+    """fp32 panels (P, in, WIDTH, 1) rounded to bf16 panels (P, in / 2, WIDTH, 2), with the maxima over the output
+    rows of |w - w16|, |w| and |w16| (L2 norms, in float64), which bound the bf16 product's error (model/cpu_step.c's
+    head_for_argmax); None for an odd `in` or weights that are not all finite."""
+    P, n, width, _ = panels.shape
+    if n % 2:
+        return None
+    laid = torch.empty(P, n // 2, width, 2, dtype=torch.bfloat16)
+    error = norm = norm16 = 0.0
+    for start in range(0, P, 64):  # 64 panels a pass: GPT-2's head in 13 of ~25 MB of float64 each
+        w = panels[start:start + 64, :, :, 0]  # (p, in, WIDTH): a column per output row
+        w16 = w.bfloat16()
+        laid[start:start + 64] = w16.view(-1, n // 2, 2, width).transpose(2, 3)
+        w, w16 = w.double(), w16.double()
+        error = max(error, (w - w16).norm(dim=1).max().item())
+        norm, norm16 = max(norm, w.norm(dim=1).max().item()), max(norm16, w16.norm(dim=1).max().item())
+    return (laid, error, norm, norm16) if math.isfinite(error + norm + norm16) else None
+
+
 class PanelLinear(nn.Module):
     """A Linear layer of fp32 or bf16 weights in panels; forward(x, gelu) multiplies any number of rows."""
 

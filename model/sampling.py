@@ -90,6 +90,8 @@ class BatchSampling:
             rows, tokens, values = zip(*entries)
             self.bias = (col(rows, torch.long), col(tokens, torch.long), col(values))
         self.top_logprobs = max((p.logprobs for p in params if p.logprobs is not None), default=None)
+        # every row's token is the argmax of the model's logits, and no other logit is read
+        self.argmax_only = self.all_greedy and not entries and not self.penalised and self.top_logprobs is None
 
 
 def apply_penalties(logits: torch.Tensor, bs: BatchSampling, counts: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """model/panels.py: fp32 and bf16 weights in panels give F.linear's products (summed in fp32) for any row count,
 the token embedding's rows, the plain layout's decode step and greedy tokens, and are what a served fp32 or bf16
-model holds where the CPU has AVX-512 (not a model loaded for export, nor one whose product CPU_MATMUL forces)."""
+model holds where the CPU has AVX-512 (not a model loaded for export, nor one whose product CPU_MATMUL forces). A
+greedy step of an fp32 model in panels takes its head's bf16 copy and still gives the fp32 head's argmax."""
 import copy
 import logging
 import re
@@ -15,8 +16,10 @@ import torch.nn.functional as F
 from checkpoints import tiny_model
 from model import cpu_kernel, cpu_paths, panels
 from model.cpu_step import FusedDecode
+from model.generate import generate
 from model.loader import load_model
 from model.panels import PanelEmbedding, PanelLinear, panels_of, to_panels
+from model.sampling import SamplingParams
 from model.settings import BUNDLED_CHECKPOINT
 from test_cpu_step import prefilled
 from test_quantize import sharpened_greedy
@@ -150,3 +153,62 @@ def test_timing_the_layout_passes_every_bucket_both_ways(caplog, dtype):
         panels.time_panels(model.products(), cpu_paths.choose(model))
     report = caplog.records[-1].getMessage()
     assert all(re.search(rf"rows {rows}: \d+\.\d+ / \d+\.\d+", report) for rows in cpu_paths.BUCKETS), report
+
+
+@pytest.mark.parametrize("lengths", [[5], [9, 1, 30], [3 + r for r in range(cpu_kernel.MAX_ROWS)]])
+@pytest.mark.parametrize("argmax_below", [50257, 50304, 100])
+def test_an_argmax_step_gives_the_fp32_heads_argmax_in_its_bits(monkeypatch, lengths, argmax_below):
+    monkeypatch.setenv("CPU_MATMUL", "panels")
+    model = to_panels(tiny_model(seed=len(lengths)))
+    cache, inputs = prefilled(model, lengths)
+    fused = FusedDecode.build(model, cache)
+    assert fused.argmax_head
+    with torch.inference_mode():
+        full, estimated = fused.run(inputs), fused.run(inputs, argmax_below)  # the same keys and values written
+    best = full[:, :argmax_below].argmax(dim=-1, keepdim=True)
+    assert torch.equal(estimated[:, :argmax_below].argmax(dim=-1, keepdim=True), best)
+    assert torch.equal(estimated.gather(1, best), full.gather(1, best))
+    assert (estimated != full).float().mean() > 0.9  # the rest: the bf16 head's estimates
+
+
+def test_a_near_tie_that_bf16_gets_wrong_is_decided_in_fp32(monkeypatch):
+    monkeypatch.setenv("CPU_MATMUL", "panels")
+    model = tiny_model(seed=3)
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(model.config.n_embd, generator=g).bfloat16().float()  # every row's final layer norm
+    for _ in range(1000):  # two head rows whose order bf16's rounding reverses
+        w1 = torch.randn(model.config.n_embd, generator=g)
+        w2 = w1 + torch.randn(model.config.n_embd, generator=g) * w1.abs() * 2e-3
+        e1, e2, a1, a2 = (h.double() @ w.double() for w in (w1, w2, w1.bfloat16(), w2.bfloat16()))
+        if e1 > 0 and e2 > e1 + 1e-4 and a1 > a2 + 1e-4:
+            break
+    else:
+        pytest.fail("no such pair")
+    with torch.no_grad():
+        model.transformer.ln_f.weight.zero_()
+        model.transformer.ln_f.bias.copy_(h)
+        model.lm_head.weight.mul_(0.01)  # the other logits near 0
+        model.lm_head.weight[5], model.lm_head.weight[45] = w1, w2  # on two lines of 16
+    model = to_panels(model)
+    cache, inputs = prefilled(model, [4, 7])
+    fused = FusedDecode.build(model, cache)
+    with torch.inference_mode():
+        assert fused.run(inputs).argmax(dim=-1).tolist() == [45, 45]
+        assert fused.run(inputs, 50257).argmax(dim=-1).tolist() == [45, 45]
+        fused._gpt.head_error = fused._gpt.head_norm = fused._gpt.head_norm_bf16 = 0.0  # no bound: bf16's order
+        assert fused.run(inputs, 50257).argmax(dim=-1).tolist() == [5, 5]
+
+
+@pytest.mark.parametrize("params, argmax_only", [
+    (SamplingParams(max_tokens=6, temperature=0), True),
+    (SamplingParams(max_tokens=6, temperature=0, logprobs=2), False),
+    (SamplingParams(max_tokens=6, temperature=0, frequency_penalty=0.5), False),
+    (SamplingParams(max_tokens=6, temperature=0, logit_bias={13: 2.0}), False),
+    (SamplingParams(max_tokens=6, temperature=1, seed=0), False)])
+def test_only_steps_that_read_nothing_but_the_argmax_take_the_bf16_head(monkeypatch, params, argmax_only):
+    monkeypatch.setenv("CPU_MATMUL", "panels")
+    lm = load_model(BUNDLED_CHECKPOINT, "cpu", "float32", panels=True)
+    asked, run = [], FusedDecode.run
+    monkeypatch.setattr(FusedDecode, "run", lambda self, inputs, below=0: asked.append(below) or run(self, inputs, below))
+    generate(lm, [lm.tokenizer.encode("ROMEO:")] * 2, params)
+    assert asked == [lm.tokenizer.n_vocab if argmax_only else 0] * 5
