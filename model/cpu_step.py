@@ -79,12 +79,12 @@ class FusedDecode:
     """`run(inputs)`: the logits (rows, vocab) of one decode step for the rows of `inputs`, (rows, 2) int64 of
     (token, position), writing each row's key and value into its slot of the cache, as forward_cached does.
 
-    A model in fp32 panels also keeps its head in bf16 (`argmax_head`; GPT-2's: 77 MB more), for the steps whose
-    logits only give each row its argmax: their head reads half the bytes, and the argmax stays the fp32 head's
-    (model/cpu_step.c's head_for_argmax says why)."""
+    A model in fp32 panels also keeps its head in bf16 (GPT-2's: 77 MB more), for the steps whose logits only give
+    each row its argmax, at the row counts where it was timed faster (`argmax_head`, per bucket): their head reads
+    half the bytes, and the argmax stays the fp32 head's (model/cpu_step.c's head_for_argmax says why)."""
 
     def __init__(self, model: GPT, cache: KVCache, step, eps: float, faster: tuple[bool, ...] = (True,) * len(BUCKETS),
-                 argmax_head: bool = True):
+                 argmax_head: tuple[bool, ...] = (True,) * len(BUCKETS)):
         c = model.config
         t = model.transformer
         kept = []  # what the pointers point into, beside the model and the cache: copies made here
@@ -117,8 +117,8 @@ class FusedDecode:
             tokens, head, head_scales = pointer(t.wte.panels), pointer(model.lm_head.panels), None
         else:
             tokens, head, head_scales = pointer(t.wte.weight), pointer(model.lm_head.weight), None
-        rounded = rounded_to_bf16(model.lm_head.panels) if argmax_head and matrices == "float32 panels" else None
-        self.argmax_head = rounded is not None
+        rounded = rounded_to_bf16(model.lm_head.panels) if any(argmax_head) and matrices == "float32 panels" else None
+        self.argmax_head = argmax_head if rounded else (False,) * len(BUCKETS)
         head_bf16, *bounds = rounded if rounded else (None, 0.0, 0.0, 0.0)
         self.vocab = c.vocab_size
         self._gpt = Gpt(c.n_layer, c.n_head, c.n_embd, self.vocab, cache.slots, cache.max_len, eps,
@@ -154,7 +154,13 @@ class FusedDecode:
         key = (f"decode step {matrices} {c.n_layer}x{c.n_embd}x{c.n_head} vocab {c.vocab_size}"
                f"{'' if c.bias else ' no bias'}")
         faster = cpu_paths.cached([key], lambda _: {key: time_steps(model, step, eps)})[key]
-        return cls(model, cache, step, eps, tuple(faster)) if any(faster) else None
+        if not any(faster):
+            return None
+        argmax_head = (False,) * len(BUCKETS)
+        if matrices == "float32 panels":
+            head_key = f"argmax head, {key}"
+            argmax_head = cpu_paths.cached([head_key], lambda _: {head_key: time_argmax_head(model, step, eps)})[head_key]
+        return cls(model, cache, step, eps, tuple(faster), tuple(argmax_head))
 
     def fits(self, rows: int) -> bool:
         """Whether this step takes `rows` rows: at most MAX_ROWS, and faster than PyTorch's for that many here."""
@@ -164,11 +170,13 @@ class FusedDecode:
     def run(self, inputs: torch.Tensor, argmax_below: int = 0) -> torch.Tensor:
         """fp32 logits, for a bf16 model too. inputs: the Decoder's own tokens and positions (sampled ids below
         the vocabulary, positions inside the cache), which the C step takes as they are. argmax_below: where the
-        logits serve only each row's argmax over the ids below it, with `argmax_head`, the logits that cannot be
-        the largest are left as estimates; 0: all exact."""
+        logits serve only each row's argmax over the ids below it, the logits that cannot be the largest may be
+        left as estimates (`argmax_head`); 0: all exact."""
+        bucket = bisect.bisect_left(BUCKETS, inputs.shape[0])
+        estimates = bucket < len(BUCKETS) and self.argmax_head[bucket]
         logits = torch.empty(inputs.shape[0], self.vocab)
         if self._step(ctypes.byref(self._gpt), inputs.data_ptr(), inputs.shape[0], logits.data_ptr(),
-                      torch.get_num_threads(), argmax_below if self.argmax_head else 0):
+                      torch.get_num_threads(), argmax_below if estimates else 0):
             raise MemoryError("the CPU decode step could not allocate its buffers")
         return logits
 
@@ -181,9 +189,8 @@ def time_steps(model: GPT, step, eps: float) -> list[bool]:
     spoils one sample of several buckets, not all of one: a pass per bucket once chose PyTorch at 16 rows (C 21.4
     against 20.7 ms; 18.8 against 22.0 in other passes)."""
     started = time.perf_counter()
-    pos = min(31, model.config.block_size - 1)
-    cache = KVCache(model.config, BUCKETS[-1], pos + 1, "cpu", model.transformer.wpe.weight.dtype)
-    fused = FusedDecode(model, cache, step, eps, argmax_head=False)
+    cache, pos = scratch_cache(model)
+    fused = FusedDecode(model, cache, step, eps, argmax_head=(False,) * len(BUCKETS))
     groups = []
     for rows in BUCKETS:
         inputs = torch.tensor([[0, pos]] * rows)
@@ -196,3 +203,30 @@ def time_steps(model: GPT, step, eps: float) -> list[bool]:
               for rows in BUCKETS]
     log.info("CPU decode steps timed in %.2f s (ms a step): %s", time.perf_counter() - started, "; ".join(report))
     return faster
+
+
+@torch.inference_mode()
+def time_argmax_head(model: GPT, step, eps: float) -> list[bool]:
+    """Per bucket of rows, whether a C step for an argmax took less time with the head's bf16 copy than with the
+    fp32 head, timed as time_steps times. The bf16 product reads half the bytes, but on the Xeon host (B) it
+    multiplies 16 rows more slowly than the fp32 one: a step 1.12-1.19x at one row, 0.90-1.03x at 16; on the Zen 5
+    1.19x and 1.09x (bench/results/xeon-2026-12-02-s26/)."""
+    started = time.perf_counter()
+    cache, pos = scratch_cache(model)
+    fused = FusedDecode(model, cache, step, eps)
+    groups = []
+    for rows in BUCKETS:
+        inputs = torch.tensor([[0, pos]] * rows)
+        groups.append({(rows, "bf16"): functools.partial(fused.run, inputs, model.config.vocab_size),
+                       (rows, "fp32"): functools.partial(fused.run, inputs)})
+    best = cpu_paths.fastest(groups, REPEATS)
+    report = [f"rows {rows}: {best[rows, 'bf16'] * 1e3:.2f} / {best[rows, 'fp32'] * 1e3:.2f}" for rows in BUCKETS]
+    log.info("CPU decode steps for an argmax timed in %.2f s (ms a step, the head in bf16 / fp32): %s",
+             time.perf_counter() - started, "; ".join(report))
+    return [best[rows, "bf16"] < best[rows, "fp32"] for rows in BUCKETS]
+
+
+def scratch_cache(model: GPT) -> tuple[KVCache, int]:
+    """A cache of BUCKETS[-1] slots to time steps in, and the position they decode: 31, or the context's last."""
+    pos = min(31, model.config.block_size - 1)
+    return KVCache(model.config, BUCKETS[-1], pos + 1, "cpu", model.transformer.wpe.weight.dtype), pos

@@ -3,6 +3,7 @@ the token embedding's rows, the plain layout's decode step and greedy tokens, an
 model holds where the CPU has AVX-512 (not a model loaded for export, nor one whose product CPU_MATMUL forces). A
 greedy step of an fp32 model in panels takes its head's bf16 copy and still gives the fp32 head's argmax."""
 import copy
+import json
 import logging
 import re
 import shutil
@@ -14,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from checkpoints import tiny_model
-from model import cpu_kernel, cpu_paths, panels
+from model import cpu_kernel, cpu_paths, cpu_step, panels
 from model.cpu_step import FusedDecode
 from model.generate import generate
 from model.loader import load_model
@@ -162,7 +163,7 @@ def test_an_argmax_step_gives_the_fp32_heads_argmax_in_its_bits(monkeypatch, len
     model = to_panels(tiny_model(seed=len(lengths)))
     cache, inputs = prefilled(model, lengths)
     fused = FusedDecode.build(model, cache)
-    assert fused.argmax_head
+    assert all(fused.argmax_head)  # CPU_MATMUL=panels: untimed, at every row count
     with torch.inference_mode():
         full, estimated = fused.run(inputs), fused.run(inputs, argmax_below)  # the same keys and values written
     best = full[:, :argmax_below].argmax(dim=-1, keepdim=True)
@@ -212,3 +213,24 @@ def test_only_steps_that_read_nothing_but_the_argmax_take_the_bf16_head(monkeypa
     monkeypatch.setattr(FusedDecode, "run", lambda self, inputs, below=0: asked.append(below) or run(self, inputs, below))
     generate(lm, [lm.tokenizer.encode("ROMEO:")] * 2, params)
     assert asked == [lm.tokenizer.n_vocab if argmax_only else 0] * 5
+
+
+def test_the_argmax_head_is_timed_once_per_machine_then_followed(monkeypatch):
+    monkeypatch.delenv("CPU_MATMUL", raising=False)
+    model = to_panels(tiny_model())
+    cache, inputs = prefilled(model, [5, 9])
+    timed = FusedDecode.build(model, cache)
+    stored = json.loads(cpu_paths.cache_file().read_text())[cpu_paths.machine_key()]
+    [(key, plan)] = [(k, v) for k, v in stored.items() if k.startswith("argmax head")]
+    assert len(plan) == len(cpu_step.BUCKETS) and all(isinstance(f, bool) for f in plan)
+    assert timed is None or timed.argmax_head == tuple(plan)
+    monkeypatch.setattr(cpu_step, "time_argmax_head", lambda *args: pytest.fail("timed although cached"))
+    monkeypatch.setattr(cpu_step, "time_steps", lambda *args: pytest.fail("timed although cached"))
+    step_key = key.removeprefix("argmax head, ")
+    for plan in ([True, False, True, True, True, True], [False] * 6):  # rows 1, 2, 4, 8, 16, 32
+        cpu_paths.cache_file().write_text(json.dumps({cpu_paths.machine_key(): {step_key: [True] * 6, key: plan}}))
+        fused = FusedDecode.build(model, cache)
+        with torch.inference_mode():
+            for rows in (1, 2):
+                estimated = not torch.equal(fused.run(inputs[:rows], 50257), fused.run(inputs[:rows]))
+                assert estimated == plan[rows - 1]
