@@ -200,6 +200,10 @@ static void attention(const Gpt *m, long layer, const float *qkv, const long *to
  * + |h - h16| |w16_j| (Cauchy-Schwarz), with the head's maxima for its rows'. A logit whose a_j < max a - 2B has
  * e_j < e_k for the largest estimate's k, and keeps its estimate, below e_k too: the first id of the largest logit
  * is the fp32 head's. Where a row's bound is not finite (a diverged model) sets *failed for the fp32 head. */
+static inline __mmask16 lanes_below(long n) {  /* the first n of 16 lanes */
+    return n < 16 ? (__mmask16)((1u << n) - 1) : (__mmask16)0xffff;
+}
+
 static void head_for_argmax(const Gpt *m, const float *h, float *logits, long rows, long tokens, uint16_t *h16,
                             double *bound, int *failed) {
     long C = m->n_embd, V = m->vocab;
@@ -228,10 +232,11 @@ static void head_for_argmax(const Gpt *m, const float *h, float *logits, long ro
 #endif
     #pragma omp for schedule(static)
     for (long r = 0; r < rows; r++) {
-        float *a = logits + r * V, top = -INFINITY, exact[16];
-        for (long j = 0; j < tokens; j++)
-            top = a[j] > top ? a[j] : top;
-        double floor = (double)top - 2.0 * bound[r];
+        float *a = logits + r * V, exact[16];
+        __m512 tops = _mm512_set1_ps(-INFINITY);
+        for (long line = 0; line < tokens; line += 16)
+            tops = _mm512_max_ps(tops, _mm512_mask_loadu_ps(tops, lanes_below(tokens - line), a + line));
+        double floor = (double)_mm512_reduce_max_ps(tops) - 2.0 * bound[r];  /* NaN where an estimate is NaN */
         if (!isfinite(floor)) {
             #pragma omp atomic write
             *failed = 1;
@@ -239,7 +244,7 @@ static void head_for_argmax(const Gpt *m, const float *h, float *logits, long ro
         }
         __m512 least = _mm512_set1_ps(nextafterf((float)floor, -INFINITY));  /* at or below the floor */
         for (long line = 0; line < tokens; line += 16) {
-            __mmask16 lanes = tokens - line < 16 ? (__mmask16)((1u << (tokens - line)) - 1) : (__mmask16)0xffff;
+            __mmask16 lanes = lanes_below(tokens - line);
             if (!_mm512_mask_cmp_ps_mask(lanes, _mm512_maskz_loadu_ps(lanes, a + line), least, _CMP_GE_OQ))
                 continue;
             panel_line(h + r * C, m->lm_head, C, line, exact);

@@ -1,6 +1,6 @@
 """Greedy decode steps of GPT-2 124M fp32 (panels, as served) at 1 and 16 rows after 128-token prompts, the head's
-bf16 copy for the argmax (`argmax_head`) on and off, in alternated blocks of 6 steps: ms a step, medians."""
-import statistics, sys, time, torch
+bf16 copy for the argmax (`argmax_head`) on and off, in alternated blocks of 3 steps: ms a step, medians."""
+import statistics, time, torch
 from bench.decode import build_models
 from model.generate import Decoder
 from model.sampling import SamplingParams
