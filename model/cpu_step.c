@@ -236,13 +236,13 @@ static void head_for_argmax(const Gpt *m, const float *h, float *logits, long ro
         __m512 tops = _mm512_set1_ps(-INFINITY);
         for (long line = 0; line < tokens; line += 16)
             tops = _mm512_max_ps(tops, _mm512_mask_loadu_ps(tops, lanes_below(tokens - line), a + line));
-        double floor = (double)_mm512_reduce_max_ps(tops) - 2.0 * bound[r];  /* NaN where an estimate is NaN */
-        if (!isfinite(floor)) {
+        double cutoff = (double)_mm512_reduce_max_ps(tops) - 2.0 * bound[r];  /* NaN where an estimate is NaN */
+        if (!isfinite(cutoff)) {
             #pragma omp atomic write
             *failed = 1;
             continue;
         }
-        __m512 least = _mm512_set1_ps(nextafterf((float)floor, -INFINITY));  /* at or below the floor */
+        __m512 least = _mm512_set1_ps(nextafterf((float)cutoff, -INFINITY));  /* at or below the cutoff */
         for (long line = 0; line < tokens; line += 16) {
             __mmask16 lanes = lanes_below(tokens - line);
             if (!_mm512_mask_cmp_ps_mask(lanes, _mm512_maskz_loadu_ps(lanes, a + line), least, _CMP_GE_OQ))
