@@ -219,11 +219,12 @@ def test_the_argmax_head_is_timed_once_per_machine_then_followed(monkeypatch):
     monkeypatch.delenv("CPU_MATMUL", raising=False)
     model = to_panels(tiny_model())
     cache, inputs = prefilled(model, [5, 9])
+    monkeypatch.setattr(cpu_step, "time_steps", lambda *args: [True] * len(cpu_step.BUCKETS))  # the C step: taken
     timed = FusedDecode.build(model, cache)
     stored = json.loads(cpu_paths.cache_file().read_text())[cpu_paths.machine_key()]
     [(key, plan)] = [(k, v) for k, v in stored.items() if k.startswith("argmax head")]
     assert len(plan) == len(cpu_step.BUCKETS) and all(isinstance(f, bool) for f in plan)
-    assert timed is None or timed.argmax_head == tuple(plan)
+    assert timed.argmax_head == tuple(plan)
     monkeypatch.setattr(cpu_step, "time_argmax_head", lambda *args: pytest.fail("timed although cached"))
     monkeypatch.setattr(cpu_step, "time_steps", lambda *args: pytest.fail("timed although cached"))
     step_key = key.removeprefix("argmax head, ")
