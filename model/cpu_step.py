@@ -28,6 +28,7 @@ import functools
 import logging
 import os
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -183,50 +184,52 @@ class FusedDecode:
 
 @torch.inference_mode()
 def time_steps(model: GPT, step, eps: float) -> list[bool]:
-    """Per bucket of rows, whether the C step beat PyTorch's forward_cached: both decode a token at position 31 of
-    a scratch cache (or the context's last, if shorter), the fastest of REPEATS each (cpu_paths.fastest). Each
-    round passes every bucket, the sides taking turns to go first, so that a burst of load on a shared machine
-    spoils one sample of several buckets, not all of one: a pass per bucket once chose PyTorch at 16 rows (C 21.4
-    against 20.7 ms; 18.8 against 22.0 in other passes)."""
-    started = time.perf_counter()
+    """Per bucket of rows, whether the C step beat PyTorch's forward_cached (faster_per_bucket)."""
     cache, pos = scratch_cache(model)
     fused = FusedDecode(model, cache, step, eps, argmax_head=(False,) * len(BUCKETS))
-    groups = []
-    for rows in BUCKETS:
-        inputs = torch.tensor([[0, pos]] * rows)
-        groups.append({(rows, "c"): functools.partial(fused.run, inputs),
-                       (rows, "torch"): functools.partial(model.forward_cached, inputs[:, :1], inputs[:, 1:],
-                                                          cache.rows(0, rows), pos + 1, start=pos)})
-    best = cpu_paths.fastest(groups, REPEATS)
-    faster = [best[rows, "c"] < best[rows, "torch"] for rows in BUCKETS]
-    report = [f"rows {rows}: C {best[rows, 'c'] * 1e3:.2f}, PyTorch {best[rows, 'torch'] * 1e3:.2f}"
-              for rows in BUCKETS]
-    log.info("CPU decode steps timed in %.2f s (ms a step): %s", time.perf_counter() - started, "; ".join(report))
-    return faster
+
+    def sides(rows: int, inputs: torch.Tensor) -> dict[str, Callable[[], object]]:
+        return {"C": functools.partial(fused.run, inputs),
+                "PyTorch": functools.partial(model.forward_cached, inputs[:, :1], inputs[:, 1:], cache.rows(0, rows),
+                                             pos + 1, start=pos)}
+    return faster_per_bucket(sides, pos, "CPU decode steps")
 
 
 @torch.inference_mode()
 def time_argmax_head(model: GPT, step, eps: float) -> list[bool]:
     """Per bucket of rows, whether a C step for an argmax took less time with the head's bf16 copy than with the
-    fp32 head, timed as time_steps times. The bf16 product reads half the bytes, but on the Xeon host (B) it
-    multiplies 16 rows more slowly than the fp32 one: a step 1.12-1.19x at one row, 0.90-1.03x at 16; on the Zen 5
-    1.19x and 1.09x (bench/results/xeon-2026-12-02-s26/)."""
-    started = time.perf_counter()
+    fp32 head (faster_per_bucket). The bf16 product reads half the bytes, but on the Xeon host (B) it multiplies
+    16 rows more slowly than the fp32 one: a step 1.12-1.19x at one row, 0.90-1.03x at 16; on the Zen 5 1.19x and
+    1.09x (bench/results/xeon-2026-12-02-s26/)."""
     cache, pos = scratch_cache(model)
     fused = FusedDecode(model, cache, step, eps)
-    groups = []
-    for rows in BUCKETS:
-        inputs = torch.tensor([[0, pos]] * rows)
-        groups.append({(rows, "bf16"): functools.partial(fused.run, inputs, model.config.vocab_size),
-                       (rows, "fp32"): functools.partial(fused.run, inputs)})
+
+    def sides(rows: int, inputs: torch.Tensor) -> dict[str, Callable[[], object]]:
+        return {"bf16 head": functools.partial(fused.run, inputs, model.config.vocab_size),
+                "fp32 head": functools.partial(fused.run, inputs)}
+    return faster_per_bucket(sides, pos, "CPU decode steps for an argmax")
+
+
+def faster_per_bucket(sides: Callable[[int, torch.Tensor], dict[str, Callable[[], object]]], pos: int,
+                      what: str) -> list[bool]:
+    """Per bucket of rows, whether the first of the two steps that sides(rows, inputs) gives beat the second: each
+    decodes token 0 at `pos` in every row, the fastest of REPEATS each (cpu_paths.fastest). Each round passes
+    every bucket, the sides taking turns to go first, so that a burst of load on a shared machine spoils one sample
+    of several buckets, not all of one: a pass per bucket once chose PyTorch at 16 rows (C 21.4 against 20.7 ms;
+    18.8 against 22.0 in other passes)."""
+    started = time.perf_counter()
+    groups = [{(rows, name): run for name, run in sides(rows, torch.tensor([[0, pos]] * rows)).items()}
+              for rows in BUCKETS]
+    first, second = (name for _, name in groups[0])
     best = cpu_paths.fastest(groups, REPEATS)
-    report = [f"rows {rows}: {best[rows, 'bf16'] * 1e3:.2f} / {best[rows, 'fp32'] * 1e3:.2f}" for rows in BUCKETS]
-    log.info("CPU decode steps for an argmax timed in %.2f s (ms a step, the head in bf16 / fp32): %s",
-             time.perf_counter() - started, "; ".join(report))
-    return [best[rows, "bf16"] < best[rows, "fp32"] for rows in BUCKETS]
+    report = [f"rows {rows}: {first} {best[rows, first] * 1e3:.2f}, {second} {best[rows, second] * 1e3:.2f}"
+              for rows in BUCKETS]
+    log.info("%s timed in %.2f s (ms a step): %s", what, time.perf_counter() - started, "; ".join(report))
+    return [best[rows, first] < best[rows, second] for rows in BUCKETS]
 
 
 def scratch_cache(model: GPT) -> tuple[KVCache, int]:
-    """A cache of BUCKETS[-1] slots to time steps in, and the position they decode: 31, or the context's last."""
+    """A cache of BUCKETS[-1] slots to time steps in, and the position they decode: 31 (or the context's last, if
+    shorter)."""
     pos = min(31, model.config.block_size - 1)
     return KVCache(model.config, BUCKETS[-1], pos + 1, "cpu", model.transformer.wpe.weight.dtype), pos
