@@ -140,6 +140,8 @@ void product_panels_bf16(const float *x, const uint16_t *w, const float *b, floa
 /* x and w bf16, a pair of inputs a 32-bit lane, multiplied by AVX512-BF16 where the CPU has it */
 void product_panels_bf16_pairs(const uint16_t *x, const uint16_t *w, const float *b, float *y,
                                long rows, long in, long out, int act, int add);
+/* y = x W^T, up to 16 bf16 rows, W bf16 panels (in: a multiple of 32), by AMX tiles where the CPU has them */
+void product_panels_amx(const uint16_t *x, const uint16_t *w, float *y, long rows, long in, long out);
 /* one row's exact sums for the 16 outputs of the line of fp32 panels holding output o (cpu_panels.c) */
 void panel_line(const float *x, const float *w, long in, long o, float *y16);
 /* w: int8 tiles of eight rows (tile_offset); scale: one per output row */

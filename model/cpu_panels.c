@@ -180,6 +180,72 @@ void panel_line(const float *x, const float *w, long in, long o, float *y16) {
     _mm512_storeu_ps(y16, acc);
 }
 
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__)
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* 1 where Linux lends this process the tiles' 8 kB of register state (asked once, for every thread), else 0 */
+int amx_bf16_ready(void) {
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+}
+
+typedef struct {  /* the tile configuration _tile_loadconfig takes: palette 1, bytes a row and rows per tile */
+    uint8_t palette, start_row, reserved[14];
+    uint16_t bytes[16];
+    uint8_t rows[16];
+} TileConfig;
+
+/* y = x W^T for up to 16 bf16 rows x, W in bf16 panels of in / 2 steps of pairs (in: a multiple of 32), by AMX
+ * tiles, after amx_bf16_ready. The tile product takes its second operand as pairs of inputs in 32-bit lanes, 16
+ * outputs a row: 16 steps of one line of a panel, 256 bytes apart, so the panels serve as they are. 16 rows are
+ * 98k multiply-adds a tile product against 512 for a vdpbf16ps: the head is read at the memory's pace, where
+ * vdpbf16ps multiplied 16 rows more slowly than fp32 FMAs on the Xeon host. Tiles 0-3: a panel's sums, 4: x over
+ * 32 inputs, 5-7: weights. Every thread of a parallel region calls it; sums in fp32, rounded to nearest. */
+void product_panels_amx(const uint16_t *x, const uint16_t *w, float *y, long rows, long in, long out) {
+    TileConfig config = {.palette = 1};
+    for (int t = 0; t < 8; t++) {
+        config.rows[t] = t < 5 ? (uint8_t)rows : 16;
+        config.bytes[t] = 64;
+    }
+    _tile_loadconfig(&config);
+    float part[16 * PANEL_WIDTH];  /* the sums of a last panel that passes the end of y's rows */
+    long steps = in / 2;
+    #pragma omp for schedule(static)
+    for (long p = 0; p < (out + PANEL_WIDTH - 1) / PANEL_WIDTH; p++) {
+        const char *panel = (const char *)w + p * steps * PANEL_WIDTH * 4;
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (long k = 0; k < steps; k += 16) {
+            const char *lines = panel + k * PANEL_WIDTH * 4;
+            for (int b = 0; b < 16 * PANEL_WIDTH * 4; b += 64)  /* the next 16 steps, 4 kB ahead, into L2 */
+                _mm_prefetch(lines + AHEAD + b, _MM_HINT_T1);
+            _tile_loadd(4, x + 2 * k, in * 2);
+            _tile_loadd(5, lines, PANEL_WIDTH * 4);
+            _tile_dpbf16ps(0, 4, 5);
+            _tile_loadd(6, lines + 64, PANEL_WIDTH * 4);
+            _tile_dpbf16ps(1, 4, 6);
+            _tile_loadd(7, lines + 128, PANEL_WIDTH * 4);
+            _tile_dpbf16ps(2, 4, 7);
+            _tile_loadd(5, lines + 192, PANEL_WIDTH * 4);
+            _tile_dpbf16ps(3, 4, 5);
+        }
+        long o = p * PANEL_WIDTH;
+        int whole = o + PANEL_WIDTH <= out;
+        float *to = whole ? y + o : part;
+        long stride = (whole ? out : PANEL_WIDTH) * 4;
+        _tile_stored(0, to, stride);
+        _tile_stored(1, to + 16, stride);
+        _tile_stored(2, to + 32, stride);
+        _tile_stored(3, to + 48, stride);
+        for (long r = 0; !whole && r < rows; r++)
+            memcpy(y + r * out + o, part + r * PANEL_WIDTH, (out - o) * sizeof(float));
+    }
+    _tile_release();
+}
+#endif
+
 #if defined(__AVX512BF16__)
 void product_panels_bf16_pairs(const uint16_t *x, const uint16_t *w, const float *b, float *y,
                                long rows, long in, long out, int act, int add) {

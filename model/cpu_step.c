@@ -199,13 +199,15 @@ static void attention(const Gpt *m, long layer, const float *qkv, const long *to
  * rounding of a sum of n products, |e_j - a_j| <= g (|h| |w_j| + |h16| |w16_j|) + |h| |w_j - w16_j|
  * + |h - h16| |w16_j| (Cauchy-Schwarz), with the head's maxima for its rows'. A logit whose a_j < max a - 2B has
  * e_j < e_k for the largest estimate's k, and keeps its estimate, below e_k too: the first id of the largest logit
- * is the fp32 head's. Where a row's bound is not finite (a diverged model) sets *failed for the fp32 head. */
+ * is the fp32 head's. The bound holds for a sum of n products in any order, each addition rounded to nearest: by
+ * vdpbf16ps, or (`amx`, up to 16 rows at a time) by AMX tiles, which also round to nearest and flush subnormals.
+ * Where a row's bound is not finite (a diverged model) sets *failed for the fp32 head. */
 static inline __mmask16 lanes_below(long n) {  /* the first n of 16 lanes */
     return n < 16 ? (__mmask16)((1u << n) - 1) : (__mmask16)0xffff;
 }
 
-static void head_for_argmax(const Gpt *m, const float *h, float *logits, long rows, long tokens, uint16_t *h16,
-                            double *bound, int *failed) {
+static void head_for_argmax(const Gpt *m, const float *h, float *logits, long rows, long tokens, int amx,
+                            uint16_t *h16, double *bound, int *failed) {
     long C = m->n_embd, V = m->vocab;
     const double u = 0x1p-24, g = C * u / (1 - C * u);
     #pragma omp for schedule(static)
@@ -225,6 +227,12 @@ static void head_for_argmax(const Gpt *m, const float *h, float *logits, long ro
         bound[r] = (g * (nh * m->head_norm + n16 * m->head_norm_bf16) + nh * m->head_error + nd * m->head_norm_bf16)
                    * (1.0 + 1e-6) + 1e-20;  /* the norms' own rounding, and products flushed from subnormals */
     }
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__)
+    if (amx)
+        for (long r = 0; r < rows; r += 16)
+            product_panels_amx(h16 + r * C, m->head_bf16, logits + r * V, rows - r < 16 ? rows - r : 16, C, V);
+    else
+#endif
 #if defined(__AVX512BF16__)
     product_panels_bf16_pairs(h16, m->head_bf16, NULL, logits, rows, C, V, ACT_NONE, 0);
 #else
@@ -255,8 +263,10 @@ static void head_for_argmax(const Gpt *m, const float *h, float *logits, long ro
 #endif
 
 /* logits: (rows, vocab). tokens: (rows, 2) of (token, position). argmax_below: 0, or (with m->head_bf16) the
- * logits serve only an argmax over the ids below it (head_for_argmax). Returns 0, or -1 where memory ran out. */
-int decode_step(const Gpt *m, const long *tokens, long rows, float *logits, int threads, long argmax_below) {
+ * logits serve only an argmax over the ids below it (head_for_argmax, its bf16 products by AMX tiles where
+ * `amx`, on a CPU with them: cpu_panels.c's amx_bf16_ready). Returns 0, or -1 where memory ran out. */
+int decode_step(const Gpt *m, const long *tokens, long rows, float *logits, int threads, long argmax_below,
+                int amx) {
     long C = m->n_embd;
     int positions = m->matrices == DT_BF16 || m->matrices == DT_PANELS_BF16 ? DT_BF16 : DT_FP32;  /* wpe's dtype */
     /* x: the residual stream; h: its layer norm, then attention's output; wide: the qkv (3C) or the MLP's 4C */
@@ -291,7 +301,7 @@ int decode_step(const Gpt *m, const long *tokens, long rows, float *logits, int 
         layer_norm(x, m->ln_f_w, m->ln_f_b, h, rows, C, m->eps);
 #if defined(__AVX512F__)
         if (screen)
-            head_for_argmax(m, h, logits, rows, argmax_below, h16, bound, &failed);
+            head_for_argmax(m, h, logits, rows, argmax_below, amx, h16, bound, &failed);
 #endif
         if (!screen || failed)
             matmul(m, h, m->lm_head, m->lm_head_s, NULL, logits, rows, C, m->vocab, ACT_NONE, 0);

@@ -81,11 +81,12 @@ class FusedDecode:
     (token, position), writing each row's key and value into its slot of the cache, as forward_cached does.
 
     A model in fp32 panels also keeps its head in bf16 (GPT-2's: 77 MB more), for the steps whose logits only give
-    each row its argmax, at the row counts where it was timed faster (`argmax_head`, per bucket): their head reads
-    half the bytes, and the argmax stays the fp32 head's (model/cpu_step.c's head_for_argmax says why)."""
+    each row its argmax: their head reads half the bytes, and the argmax stays the fp32 head's (model/cpu_step.c's
+    head_for_argmax says why). `argmax_head`, per bucket of rows, is the head such a step takes, the one timed
+    fastest here: "fp32", "bf16" (vdpbf16ps, or bf16 widened to fp32) or "amx" (bf16 by AMX tiles)."""
 
     def __init__(self, model: GPT, cache: KVCache, step, eps: float, faster: tuple[bool, ...] = (True,) * len(BUCKETS),
-                 argmax_head: tuple[bool, ...] = (True,) * len(BUCKETS)):
+                 argmax_head: tuple[str, ...] | None = None):
         c = model.config
         t = model.transformer
         kept = []  # what the pointers point into, beside the model and the cache: copies made here
@@ -118,8 +119,10 @@ class FusedDecode:
             tokens, head, head_scales = pointer(t.wte.panels), pointer(model.lm_head.panels), None
         else:
             tokens, head, head_scales = pointer(t.wte.weight), pointer(model.lm_head.weight), None
-        rounded = rounded_to_bf16(model.lm_head.panels) if any(argmax_head) and matrices == "float32 panels" else None
-        self.argmax_head = argmax_head if rounded else (False,) * len(BUCKETS)
+        argmax_head = argmax_head or (estimating_heads(model)[0],) * len(BUCKETS)
+        rounded = (rounded_to_bf16(model.lm_head.panels) if matrices == "float32 panels"
+                   and set(argmax_head) != {"fp32"} else None)
+        self.argmax_head = argmax_head if rounded else ("fp32",) * len(BUCKETS)
         head_bf16, *bounds = rounded if rounded else (None, 0.0, 0.0, 0.0)
         self.vocab = c.vocab_size
         self._gpt = Gpt(c.n_layer, c.n_head, c.n_embd, self.vocab, cache.slots, cache.max_len, eps,
@@ -147,7 +150,7 @@ class FusedDecode:
             return None
         step = lib.decode_step
         step.argtypes = [ctypes.POINTER(Gpt), ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_int,
-                         ctypes.c_long]
+                         ctypes.c_long, ctypes.c_int]
         step.restype = ctypes.c_int
         eps = eps.pop()
         if os.environ.get("CPU_MATMUL", "auto") in ("kernel", "panels"):
@@ -157,7 +160,7 @@ class FusedDecode:
         faster = cpu_paths.cached([key], lambda _: {key: time_steps(model, step, eps)})[key]
         if not any(faster):
             return None
-        argmax_head = (False,) * len(BUCKETS)
+        argmax_head = ("fp32",) * len(BUCKETS)
         if matrices == "float32 panels":
             head_key = f"argmax head, {key}"
             argmax_head = cpu_paths.cached([head_key], lambda _: {head_key: time_argmax_head(model, step, eps)})[head_key]
@@ -168,64 +171,78 @@ class FusedDecode:
         bucket = bisect.bisect_left(BUCKETS, rows)
         return bucket < len(BUCKETS) and self.faster[bucket]
 
-    def run(self, inputs: torch.Tensor, argmax_below: int = 0) -> torch.Tensor:
+    def run(self, inputs: torch.Tensor, argmax_below: int = 0, head: str | None = None) -> torch.Tensor:
         """fp32 logits, for a bf16 model too. inputs: the Decoder's own tokens and positions (sampled ids below
         the vocabulary, positions inside the cache), which the C step takes as they are. argmax_below: where the
         logits serve only each row's argmax over the ids below it, the logits that cannot be the largest may be
-        left as estimates (`argmax_head`); 0: all exact."""
+        left as estimates by the row count's head (`argmax_head`; `head` instead, to time one); 0: all exact."""
         bucket = bisect.bisect_left(BUCKETS, inputs.shape[0])
-        estimates = bucket < len(BUCKETS) and self.argmax_head[bucket]
+        head = head or (self.argmax_head[bucket] if bucket < len(BUCKETS) else "fp32")
         logits = torch.empty(inputs.shape[0], self.vocab)
         if self._step(ctypes.byref(self._gpt), inputs.data_ptr(), inputs.shape[0], logits.data_ptr(),
-                      torch.get_num_threads(), argmax_below if estimates else 0):
+                      torch.get_num_threads(), argmax_below if head != "fp32" else 0, head == "amx"):
             raise MemoryError("the CPU decode step could not allocate its buffers")
         return logits
 
 
+@functools.cache
+def amx_ready() -> bool:
+    """Whether the kernel was built with AMX tiles (an AMX Xeon) and Linux lends this process their state."""
+    ready = getattr(cpu_kernel.library(), "amx_bf16_ready", None)
+    return bool(ready and ready())
+
+
+def estimating_heads(model: GPT) -> tuple[str, ...]:
+    """The heads that estimate an argmax step's logits here, the likelier faster first: AMX tiles where the CPU
+    has them (its product takes 32 inputs at a time), and bf16 by vdpbf16ps or widened."""
+    return ("amx", "bf16") if amx_ready() and model.config.n_embd % 32 == 0 else ("bf16",)
+
+
 @torch.inference_mode()
 def time_steps(model: GPT, step, eps: float) -> list[bool]:
-    """Per bucket of rows, whether the C step beat PyTorch's forward_cached (faster_per_bucket)."""
+    """Per bucket of rows, whether the C step beat PyTorch's forward_cached (fastest_per_bucket)."""
     cache, pos = scratch_cache(model)
-    fused = FusedDecode(model, cache, step, eps, argmax_head=(False,) * len(BUCKETS))
+    fused = FusedDecode(model, cache, step, eps, argmax_head=("fp32",) * len(BUCKETS))
 
     def sides(rows: int, inputs: torch.Tensor) -> dict[str, Callable[[], object]]:
         return {"C": functools.partial(fused.run, inputs),
                 "PyTorch": functools.partial(model.forward_cached, inputs[:, :1], inputs[:, 1:], cache.rows(0, rows),
                                              pos + 1, start=pos)}
-    return faster_per_bucket(sides, pos, "CPU decode steps")
+    return [name == "C" for name in fastest_per_bucket(sides, pos, "CPU decode steps")]
 
 
 @torch.inference_mode()
-def time_argmax_head(model: GPT, step, eps: float) -> list[bool]:
-    """Per bucket of rows, whether a C step for an argmax took less time with the head's bf16 copy than with the
-    fp32 head (faster_per_bucket). The bf16 product reads half the bytes, but on the Xeon host (B) it multiplies
-    16 rows more slowly than the fp32 one: a step 1.12-1.19x at one row, 0.90-1.03x at 16; on the Zen 5 1.19x and
-    1.09x (bench/results/xeon-2026-12-02-s26/)."""
+def time_argmax_head(model: GPT, step, eps: float) -> list[str]:
+    """Per bucket of rows, the head a C step for an argmax took the least time with (fastest_per_bucket): "fp32",
+    or an estimating head (estimating_heads). The bf16 product reads half the bytes, but on the Xeon host (B)
+    vdpbf16ps multiplies 16 rows more slowly than fp32 FMAs (a step 1.12-1.19x at one row, 0.90-1.03x at 16; on
+    the Zen 5 1.19x and 1.09x: bench/results/xeon-2026-12-02-s26/), and its AMX tiles one row more slowly than
+    vdpbf16ps (bench/results/xeon-2026-12-02-s27/)."""
     cache, pos = scratch_cache(model)
     fused = FusedDecode(model, cache, step, eps)
 
     def sides(rows: int, inputs: torch.Tensor) -> dict[str, Callable[[], object]]:
-        return {"bf16 head": functools.partial(fused.run, inputs, model.config.vocab_size),
-                "fp32 head": functools.partial(fused.run, inputs)}
-    return faster_per_bucket(sides, pos, "CPU decode steps for an argmax")
+        return {head: functools.partial(fused.run, inputs, model.config.vocab_size, head)
+                for head in (*estimating_heads(model), "fp32")}
+    return fastest_per_bucket(sides, pos, "CPU decode steps for an argmax, by head")
 
 
-def faster_per_bucket(sides: Callable[[int, torch.Tensor], dict[str, Callable[[], object]]], pos: int,
-                      what: str) -> list[bool]:
-    """Per bucket of rows, whether the first of the two steps that sides(rows, inputs) gives beat the second: each
-    decodes token 0 at `pos` in every row, the fastest of REPEATS each (cpu_paths.fastest). Each round passes
-    every bucket, the sides taking turns to go first, so that a burst of load on a shared machine spoils one sample
-    of several buckets, not all of one: a pass per bucket once chose PyTorch at 16 rows (C 21.4 against 20.7 ms;
-    18.8 against 22.0 in other passes)."""
+def fastest_per_bucket(sides: Callable[[int, torch.Tensor], dict[str, Callable[[], object]]], pos: int,
+                       what: str) -> list[str]:
+    """Per bucket of rows, the name of the fastest of the steps that sides(rows, inputs) gives: each decodes token
+    0 at `pos` in every row, the fastest of REPEATS each (cpu_paths.fastest). Each round passes every bucket, the
+    sides taking turns to go first, so that a burst of load on a shared machine spoils one sample of several
+    buckets, not all of one: a pass per bucket once chose PyTorch at 16 rows (C 21.4 against 20.7 ms; 18.8 against
+    22.0 in other passes)."""
     started = time.perf_counter()
     groups = [{(rows, name): run for name, run in sides(rows, torch.tensor([[0, pos]] * rows)).items()}
               for rows in BUCKETS]
-    first, second = (name for _, name in groups[0])
+    names = [name for _, name in groups[0]]
     best = cpu_paths.fastest(groups, REPEATS)
-    report = [f"rows {rows}: {first} {best[rows, first] * 1e3:.2f}, {second} {best[rows, second] * 1e3:.2f}"
+    report = [f"rows {rows}: " + ", ".join(f"{name} {best[rows, name] * 1e3:.2f}" for name in names)
               for rows in BUCKETS]
     log.info("%s timed in %.2f s (ms a step): %s", what, time.perf_counter() - started, "; ".join(report))
-    return [best[rows, first] < best[rows, second] for rows in BUCKETS]
+    return [min(names, key=lambda name: best[rows, name]) for rows in BUCKETS]
 
 
 def scratch_cache(model: GPT) -> tuple[KVCache, int]:
