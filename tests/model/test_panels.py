@@ -219,6 +219,14 @@ def test_only_steps_that_read_nothing_but_the_argmax_take_the_bf16_head(monkeypa
     assert asked == [lm.tokenizer.n_vocab if argmax_only else 0] * 5
 
 
+@pytest.mark.skipif(b" amx_bf16" not in cpu_kernel.cpu_signature(), reason="AMX tiles: a Sapphire Rapids Xeon or newer")
+def test_a_cpu_with_amx_tiles_estimates_with_them():
+    # Linux lends the tiles' state on request, refused where a signal stack (faulthandler's, which pytest installs)
+    # is too small for it: the heads above would then be checked without tiles
+    assert cpu_step.amx_ready()
+    assert cpu_step.estimating_heads(tiny_model()) == ("amx", "bf16")
+
+
 def test_the_argmax_head_is_timed_once_per_machine_then_followed(monkeypatch):
     monkeypatch.delenv("CPU_MATMUL", raising=False)
     model = to_panels(tiny_model())
