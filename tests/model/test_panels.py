@@ -157,10 +157,11 @@ def test_timing_the_layout_passes_every_bucket_both_ways(caplog, dtype):
 
 
 @pytest.mark.parametrize("lengths", [[5], [9, 1, 30], [3 + r for r in range(cpu_kernel.MAX_ROWS)]])
-@pytest.mark.parametrize("argmax_below", [50257, 50304, 100])
-def test_an_argmax_step_gives_the_fp32_heads_argmax_in_its_bits(monkeypatch, lengths, argmax_below):
+@pytest.mark.parametrize("vocab, argmax_below", [(50304, 50257), (50304, 50304), (50304, 100),
+                                                 (50290, 50290), (50290, 50257)])  # a last panel of 50 outputs
+def test_an_argmax_step_gives_the_fp32_heads_argmax_in_its_bits(monkeypatch, lengths, vocab, argmax_below):
     monkeypatch.setenv("CPU_MATMUL", "panels")
-    model = to_panels(tiny_model(seed=len(lengths)))
+    model = to_panels(tiny_model(seed=len(lengths), vocab_size=vocab))
     cache, inputs = prefilled(model, lengths)
     fused = FusedDecode.build(model, cache)
     assert "fp32" not in fused.argmax_head  # CPU_MATMUL=panels: untimed, estimated at every row count
@@ -170,7 +171,8 @@ def test_an_argmax_step_gives_the_fp32_heads_argmax_in_its_bits(monkeypatch, len
         best = full[:, :argmax_below].argmax(dim=-1, keepdim=True)
         assert torch.equal(estimated[:, :argmax_below].argmax(dim=-1, keepdim=True), best), head
         assert torch.equal(estimated.gather(1, best), full.gather(1, best)), head
-        assert (estimated != full).float().mean() > 0.9, head  # the rest: the bf16 head's estimates
+        assert (estimated != full).float().mean() > 0.9, head  # the rest: the bf16 head's estimates, each its own
+        assert (estimated - full).abs().max() < 1e-2 * full.abs().max(), head
 
 
 def test_a_near_tie_that_bf16_gets_wrong_is_decided_in_fp32(monkeypatch):
