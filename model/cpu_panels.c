@@ -197,9 +197,9 @@ typedef struct {  /* the tile configuration _tile_loadconfig takes: palette 1, b
 
 /* y = x W^T for up to 16 bf16 rows x, W in bf16 panels of in / 2 steps of pairs (in: a multiple of 32), by AMX
  * tiles, after amx_bf16_ready. The tile product takes its second operand as pairs of inputs in 32-bit lanes, 16
- * outputs a row: 16 steps of one line of a panel, 256 bytes apart, so the panels serve as they are. 16 rows are
- * 98k multiply-adds a tile product against 512 for a vdpbf16ps: the head is read at the memory's pace, where
- * vdpbf16ps multiplied 16 rows more slowly than fp32 FMAs on the Xeon host. Tiles 0-3: a panel's sums, 4: x over
+ * outputs a row: 16 steps of one line of a panel, 256 bytes apart, so the panels serve as they are. A tile product
+ * is 8,192 multiply-adds (16 rows, 16 outputs, 32 inputs) where a vdpbf16ps is 32: the head is read at the
+ * memory's pace, where vdpbf16ps multiplied 16 rows more slowly than fp32 FMAs on the Xeon host. Tiles 0-3: a panel's sums, 4: x over
  * 32 inputs, 5-7: weights. Every thread of a parallel region calls it; sums in fp32, rounded to nearest. */
 void product_panels_amx(const uint16_t *x, const uint16_t *w, float *y, long rows, long in, long out) {
     TileConfig config = {.palette = 1};
@@ -208,7 +208,7 @@ void product_panels_amx(const uint16_t *x, const uint16_t *w, float *y, long row
         config.bytes[t] = 64;
     }
     _tile_loadconfig(&config);
-    float part[16 * PANEL_WIDTH];  /* the sums of a last panel that passes the end of y's rows */
+    float part[16 * PANEL_WIDTH];  /* the sums of a last panel that passes the end of y's columns */
     long steps = in / 2;
     #pragma omp for schedule(static)
     for (long p = 0; p < (out + PANEL_WIDTH - 1) / PANEL_WIDTH; p++) {
@@ -219,7 +219,7 @@ void product_panels_amx(const uint16_t *x, const uint16_t *w, float *y, long row
         _tile_zero(3);
         for (long k = 0; k < steps; k += 16) {
             const char *lines = panel + k * PANEL_WIDTH * 4;
-            for (int b = 0; b < 16 * PANEL_WIDTH * 4; b += 64)  /* the next 16 steps, 4 kB ahead, into L2 */
+            for (int b = 0; b < 16 * PANEL_WIDTH * 4; b += 64)  /* 16 steps (4 kB), AHEAD bytes on, into L2 */
                 _mm_prefetch(lines + AHEAD + b, _MM_HINT_T1);
             _tile_loadd(4, x + 2 * k, in * 2);
             _tile_loadd(5, lines, PANEL_WIDTH * 4);
