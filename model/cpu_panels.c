@@ -199,8 +199,9 @@ typedef struct {  /* the tile configuration _tile_loadconfig takes: palette 1, b
  * tiles, after amx_bf16_ready. The tile product takes its second operand as pairs of inputs in 32-bit lanes, 16
  * outputs a row: 16 steps of one line of a panel, 256 bytes apart, so the panels serve as they are. A tile product
  * is 8,192 multiply-adds (16 rows, 16 outputs, 32 inputs) where a vdpbf16ps is 32: the head is read at the
- * memory's pace, where vdpbf16ps multiplied 16 rows more slowly than fp32 FMAs on the Xeon host. Tiles 0-3: a panel's sums, 4: x over
- * 32 inputs, 5-7: weights. Every thread of a parallel region calls it; sums in fp32, rounded to nearest. */
+ * memory's pace, where vdpbf16ps multiplied 16 rows more slowly than fp32 FMAs on the Xeon host. Tiles 0-3: a
+ * panel's sums, 4: x over 32 inputs, 5-7: weights. Every thread of a parallel region calls it; sums in fp32,
+ * rounded to nearest. */
 void product_panels_amx(const uint16_t *x, const uint16_t *w, float *y, long rows, long in, long out) {
     TileConfig config = {.palette = 1};
     for (int t = 0; t < 8; t++) {
