@@ -227,7 +227,7 @@ static void head_for_argmax(const Gpt *m, const float *h, float *logits, long ro
         bound[r] = (g * (nh * m->head_norm + n16 * m->head_norm_bf16) + nh * m->head_error + nd * m->head_norm_bf16)
                    * (1.0 + 1e-6) + 1e-20;  /* the norms' own rounding, and products flushed from subnormals */
     }
-#if defined(__AMX_TILE__) && defined(__AMX_BF16__)
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__)  /* h16 is filled above */
     if (amx)
         for (long r = 0; r < rows; r += 16)
             product_panels_amx(h16 + r * C, m->head_bf16, logits + r * V, rows - r < 16 ? rows - r : 16, C, V);

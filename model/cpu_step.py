@@ -119,9 +119,10 @@ class FusedDecode:
             tokens, head, head_scales = pointer(t.wte.panels), pointer(model.lm_head.panels), None
         else:
             tokens, head, head_scales = pointer(t.wte.weight), pointer(model.lm_head.weight), None
-        argmax_head = argmax_head or (estimating_heads(model)[0],) * len(BUCKETS)
-        rounded = (rounded_to_bf16(model.lm_head.panels) if matrices == "float32 panels"
-                   and set(argmax_head) != {"fp32"} else None)
+        rounded = None
+        if matrices == "float32 panels":  # only its head has a bf16 copy to estimate from (AMX asked for only then)
+            argmax_head = argmax_head or (estimating_heads(model)[0],) * len(BUCKETS)
+            rounded = rounded_to_bf16(model.lm_head.panels) if set(argmax_head) != {"fp32"} else None
         self.argmax_head = argmax_head if rounded else ("fp32",) * len(BUCKETS)
         head_bf16, *bounds = rounded if rounded else (None, 0.0, 0.0, 0.0)
         self.vocab = c.vocab_size
