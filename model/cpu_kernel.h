@@ -15,6 +15,9 @@
 enum { ACT_NONE = 0, ACT_GELU_ERF = 1, ACT_GELU_TANH = 2 };
 enum { TILE_COLUMNS = 64 };  /* an int8 tile holds 64 columns of each of its eight rows together */
 enum { PANEL_WIDTH = 64 };  /* a panel holds 64 output rows' weights, input by input (model/panels.py) */
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#define PANEL_PRODUCTS 1  /* cpu_panels.c's products are built: for CPUs with AVX-512, or with AVX2 and FMA */
+#endif
 
 /* Where weight (o, k) of a matrix of `in` inputs sits in its panels, `pair` inputs a 32-bit lane (fp32 1, bf16 2):
  * panel o / 64, step k / pair, lane o % 64, half k % pair. */
@@ -131,10 +134,10 @@ void product(const float *x, const float *w, const float *b, float *y,
              long rows, long in, long out, int act, int add);
 void product_bf16(const float *x, const uint16_t *w, const float *b, float *y,
                   long rows, long in, long out, int act, int add);
-/* w: fp32 panels (panel_offset), any number of rows; only where the CPU has AVX-512 */
+/* w: fp32 panels (panel_offset), any number of rows; only where PANEL_PRODUCTS */
 void product_panels(const float *x, const float *w, const float *b, float *y,
                     long rows, long in, long out, int act, int add);
-/* w: bf16 panels, a pair of inputs a 32-bit lane (in even); only where the CPU has AVX-512 */
+/* w: bf16 panels, a pair of inputs a 32-bit lane (in even); only where PANEL_PRODUCTS */
 void product_panels_bf16(const float *x, const uint16_t *w, const float *b, float *y,
                          long rows, long in, long out, int act, int add);
 /* x and w bf16, a pair of inputs a 32-bit lane, multiplied by AVX512-BF16 where the CPU has it */

@@ -37,7 +37,7 @@ ACTIVATIONS = {None: 0, "none": 1, "tanh": 2}  # nn.GELU's approximate= values; 
 KERNELS = {torch.float32: "skinny_linear", torch.bfloat16: "skinny_linear_bf16"}  # by the weights' dtype
 BF16_PAIRS = "skinny_linear_bf16_dp"  # bf16 weights and activations multiplied by AVX512-BF16, where there is one
 PANELS = {torch.float32: "skinny_linear_panels", torch.bfloat16: "skinny_linear_panels_bf16"}  # model/panels.py's
-# layout, by the weights' dtype, where the CPU has AVX-512; bf16 x by bf16 panels with AVX512-BF16:
+# layout, by the weights' dtype, where the CPU has AVX-512 or AVX2; bf16 x by bf16 panels with AVX512-BF16:
 PANEL_PAIRS = "skinny_linear_panels_bf16_pairs"
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
 
 
 def has_panels() -> bool:
-    """Whether the kernel multiplies weights held in panels (built with AVX-512)."""
+    """Whether the kernel multiplies weights held in panels (built with AVX-512, or AVX2 and FMA)."""
     lib = library()
     return lib is not None and hasattr(lib, PANELS[torch.float32])
 

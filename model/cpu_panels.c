@@ -1,5 +1,5 @@
-/* y = act(x W^T + b) summed in fp32, W held in panels (model/panels.py) of fp32 or bf16: for CPUs with AVX-512,
- * any number of rows.
+/* y = act(x W^T + b) summed in fp32, W held in panels (model/panels.py) of fp32 or bf16: for CPUs with AVX-512, or
+ * with AVX2 and FMA, any number of rows.
  *
  * cpu_kernel.c's product dots eight weight rows with each row of x, and its sums end in a reduction across lanes.
  * Here a panel holds 64 output rows' weights input by input, so one 64-byte line is one input's weights for 16
@@ -10,16 +10,23 @@
  * One row: 1.07-1.19x. Past 32 rows it beat oneDNN on C (64 rows 46 against 62 ms, 512 rows 342 against 374), so
  * one layout serves prefill and decode: no second copy (PERFORMANCE.md, "fp32 weights in panels"). Summed input
  * by input in fp32: another order than oneDNN's or MKL's. bf16 panels hold a pair of inputs in each 32-bit lane,
- * so a line is still 16 outputs (group_sums; PERFORMANCE.md, "bf16 weights in panels"). */
+ * so a line is still 16 outputs (group_sums; PERFORMANCE.md, "bf16 weights in panels").
+ * With AVX2 (16 registers of 8 lanes) six rows take one line of a step at a time, 12 sums: the same FMAs in the
+ * same order per output, so the same bits as with AVX-512 (PERFORMANCE.md, "panels on a CPU without AVX-512"). */
 #include <stdlib.h>
 
 #include "cpu_kernel.h"
 
-#if defined(__AVX512F__)
+#if defined(PANEL_PRODUCTS)
 enum {
-    LINES = PANEL_WIDTH / 16,  /* 512-bit vectors of a panel's step */
-    GROUP = 6,                 /* rows of x multiplied together: 24 sums and 4 weight vectors in 32 registers */
+    GROUP = 6,                 /* rows of x multiplied together */
+#if defined(__AVX512F__)
     SPAN = 128,                /* steps per pass over the rows: a panel's span (32 kB) stays in L1 for them */
+    WHOLE_STEPS = GROUP,       /* rows up to which a group takes whole steps, in one pass over the panel */
+#else
+    SPAN = 64,                 /* 16 kB: the L1 of CPUs without AVX-512 is mostly 32 kB */
+    WHOLE_STEPS = 3,
+#endif
     AHEAD = 8192,              /* bytes of the panel asked for ahead, into L2, by the first of one or two groups */
     STACK_ROWS = 32,           /* rows whose sums fit the stack; more take the heap */
     ROW_BLOCK = 256,           /* rows multiplied per pass over the weights (prefill): see panels_product */
@@ -38,9 +45,11 @@ enum { FP32 = 0, BF16_WIDE = 1, BF16_PAIRS = 2 };  /* the weights' storage, and 
  * k % shares == share, so that memory streams during every group's pass, not the first's only: GPT-2 124M's 49
  * fp32 products of 16 rows 1.09x and 1.13x on the Xeon host, 1.13-1.31x on the Zen 5, of 32 rows 1.16-1.25x
  * (bench/results/xeon-2026-12-01-s20/panels_ab.c); with two groups it was 0.83-0.88x on the Zen 5. */
+#if defined(__AVX512F__)
 static inline __attribute__((always_inline)) void group_sums(const void *xv, long in, const void *panel, long k0,
                                                             long k1, float *sums, int m, int kind, int lead,
                                                             int share, int shares) {
+    enum { LINES = PANEL_WIDTH / 16 };  /* 512-bit vectors of a step */
     const float *x = xv;
     int turn = 0;  /* k % shares, counted */
     __m512 acc[GROUP][LINES];
@@ -90,6 +99,64 @@ static inline __attribute__((always_inline)) void group_sums(const void *xv, lon
         for (int v = 0; v < LINES; v++)
             _mm512_storeu_ps(sums + r * PANEL_WIDTH + v * 16, acc[r][v]);
 }
+#else
+/* group_sums with 256-bit vectors: a step's line (16 outputs) is two, and 16 registers hold six rows' sums for one
+ * line, so four to six rows pass over their span once per line, reading 64 bytes of each 256-byte step: the span,
+ * in L1 after the first pass, serves the other three. Up to three rows take the whole step in one pass, as the
+ * weights stream from memory (the sums of more than one row do not all fit the registers; on the AVX2 EPYC the
+ * few rows of a decode are memory-bound, and one pass a step was 1.3x four at two and three rows). One row
+ * leaves the asking ahead to the hardware: 1.1-1.25x there. Each output's sums are the same FMAs in the same order
+ * as above: the same bits. */
+static inline __attribute__((always_inline)) void group_sums(const void *xv, long in, const void *panel, long k0,
+                                                            long k1, float *sums, int m, int kind, int lead,
+                                                            int share, int shares) {
+    enum { STEP = PANEL_WIDTH / 8 };  /* 256-bit vectors of a step */
+    const int vectors = m <= WHOLE_STEPS ? STEP : 2;  /* of the step a pass takes */
+    const float *x = xv;
+    for (int c = 0; c < STEP; c += vectors) {
+        int turn = 0;  /* k % shares, counted */
+        __m256 acc[GROUP][STEP];
+        for (int r = 0; r < m; r++)
+            for (int v = 0; v < vectors; v++)
+                acc[r][v] = k0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(sums + r * PANEL_WIDTH + (c + v) * 8);
+        for (long k = k0; k < k1; k++) {
+            const int32_t *step = (const int32_t *)panel + k * PANEL_WIDTH + c * 8;
+            int mine = shares && turn == share;
+            if (shares && ++turn == shares)
+                turn = 0;
+            for (int v = 0; v < vectors; v += 2) {  /* a line a prefetch, as above */
+                if (lead && m > 1)
+                    _mm_prefetch((const char *)(step + v * 8) + AHEAD, _MM_HINT_T1);
+                else if (mine)
+                    _mm_prefetch((const char *)(step + v * 8 + (k1 - k0) * PANEL_WIDTH), _MM_HINT_T1);
+            }
+            if (kind == BF16_WIDE) {
+                for (int v = 0; v < vectors; v++) {
+                    __m256i w = _mm256_loadu_si256((const __m256i *)(step + v * 8));
+                    __m256 even = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+                    __m256 odd = _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32((int)0xffff0000u)));
+                    for (int r = 0; r < m; r++) {
+                        __m256 sum = _mm256_fmadd_ps(even, _mm256_set1_ps(x[r * in + 2 * k]), acc[r][v]);
+                        acc[r][v] = _mm256_fmadd_ps(odd, _mm256_set1_ps(x[r * in + 2 * k + 1]), sum);
+                    }
+                }
+            } else {
+                __m256 w[STEP];
+                for (int v = 0; v < vectors; v++)
+                    w[v] = _mm256_loadu_ps((const float *)step + v * 8);
+                for (int r = 0; r < m; r++) {
+                    __m256 xr = _mm256_set1_ps(x[r * in + k]);
+                    for (int v = 0; v < vectors; v++)
+                        acc[r][v] = _mm256_fmadd_ps(w[v], xr, acc[r][v]);
+                }
+            }
+        }
+        for (int r = 0; r < m; r++)
+            for (int v = 0; v < vectors; v++)
+                _mm256_storeu_ps(sums + r * PANEL_WIDTH + (c + v) * 8, acc[r][v]);
+    }
+}
+#endif
 
 /* group_sums for m = 1..GROUP, the storage and the asking ahead known when compiled: the sums stay in registers */
 static void rows_sums(const void *x, long in, const void *panel, long k0, long k1, float *sums, int m, int kind,
@@ -111,7 +178,7 @@ static inline long x_row_bytes(long in, int kind) {  /* x is bf16 for BF16_PAIRS
 static void block_product(const void *x, const void *w, const float *b, float *y, long rows, long in, long out,
                           int act, int add, int kind, float *sums) {
     long steps = kind == FP32 ? in : in / 2, row_bytes = x_row_bytes(in, kind);
-    long span = rows <= GROUP ? steps : SPAN;  /* one group: nothing to keep in L1 for the next */
+    long span = rows <= WHOLE_STEPS ? steps : SPAN;  /* one pass of one group: nothing to keep in L1 */
     int groups = (int)((rows + GROUP - 1) / GROUP);
     #pragma omp for schedule(static)
     for (long p = 0; p < (out + PANEL_WIDTH - 1) / PANEL_WIDTH; p++) {
@@ -174,10 +241,20 @@ void skinny_linear_panels_bf16(const float *x, const uint16_t *w, const float *b
  * rows beside x there. */
 void panel_line(const float *x, const float *w, long in, long o, float *y16) {
     const float *line = w + o / PANEL_WIDTH * in * PANEL_WIDTH + o % PANEL_WIDTH / 16 * 16;
+#if defined(__AVX512F__)
     __m512 acc = _mm512_setzero_ps();
     for (long k = 0; k < in; k++)
         acc = _mm512_fmadd_ps(_mm512_loadu_ps(line + k * PANEL_WIDTH), _mm512_set1_ps(x[k]), acc);
     _mm512_storeu_ps(y16, acc);
+#else
+    __m256 low = _mm256_setzero_ps(), high = _mm256_setzero_ps();
+    for (long k = 0; k < in; k++) {
+        low = _mm256_fmadd_ps(_mm256_loadu_ps(line + k * PANEL_WIDTH), _mm256_set1_ps(x[k]), low);
+        high = _mm256_fmadd_ps(_mm256_loadu_ps(line + k * PANEL_WIDTH + 8), _mm256_set1_ps(x[k]), high);
+    }
+    _mm256_storeu_ps(y16, low);
+    _mm256_storeu_ps(y16 + 8, high);
+#endif
 }
 
 #if defined(__AMX_TILE__) && defined(__AMX_BF16__)

@@ -68,7 +68,7 @@ static void matmul(const Gpt *m, const float *x, const void *w, const float *sca
                    long rows, long in, long out, int act, int add) {
     if (m->matrices == DT_INT8)
         product_int8(x, w, scale, b, y, rows, in, out, act, add);
-#if defined(__AVX512F__)
+#if defined(PANEL_PRODUCTS)
     else if (m->matrices == DT_PANELS)
         product_panels(x, w, b, y, rows, in, out, act, add);
     else if (m->matrices == DT_PANELS_BF16)
@@ -190,7 +190,7 @@ static void attention(const Gpt *m, long layer, const float *qkv, const long *to
     }
 }
 
-#if defined(__AVX512F__)
+#if defined(PANEL_PRODUCTS)
 /* The head of a step whose logits serve only each row's argmax among the ids below `tokens` (greedy rows with no
  * logprobs, bias, penalty or grammar): every logit estimated from the head's bf16 copy, half the bytes (GPT-2's
  * 77 MB of 154, a third of what a step reads), then in fp32 the lines of 16 logits holding one that may still be
@@ -201,11 +201,8 @@ static void attention(const Gpt *m, long layer, const float *qkv, const long *to
  * e_j < e_k for the largest estimate's k, and keeps its estimate, below e_k too: the first id of the largest logit
  * is the fp32 head's. The bound holds for a sum of n products in any order, each addition rounded to nearest: by
  * vdpbf16ps, or (`amx`, up to 16 rows at a time) by AMX tiles, which also round to nearest and flush subnormals.
- * Where a row's bound is not finite (a diverged model) sets *failed for the fp32 head. */
-static inline __mmask16 lanes_below(long n) {  /* the first n of 16 lanes */
-    return n < 16 ? (__mmask16)((1u << n) - 1) : (__mmask16)0xffff;
-}
-
+ * Where a row's bound is not finite or an estimate is NaN (a diverged model) sets *failed for the fp32 head. The
+ * scans of the estimates are plain loops the compiler vectorises for AVX2 or AVX-512. */
 static void head_for_argmax(const Gpt *m, const float *h, float *logits, long rows, long tokens, int amx,
                             uint16_t *h16, double *bound, int *failed) {
     long C = m->n_embd, V = m->vocab;
@@ -240,20 +237,26 @@ static void head_for_argmax(const Gpt *m, const float *h, float *logits, long ro
 #endif
     #pragma omp for schedule(static)
     for (long r = 0; r < rows; r++) {
-        float *a = logits + r * V, exact[16];
-        __m512 tops = _mm512_set1_ps(-INFINITY);
-        for (long line = 0; line < tokens; line += 16)
-            tops = _mm512_max_ps(tops, _mm512_mask_loadu_ps(tops, lanes_below(tokens - line), a + line));
-        double cutoff = (double)_mm512_reduce_max_ps(tops) - 2.0 * bound[r];  /* NaN where an estimate is NaN */
-        if (!isfinite(cutoff)) {
+        float *a = logits + r * V, exact[16], top = -INFINITY;
+        int nan = 0;
+        #pragma omp simd reduction(max:top) reduction(|:nan)
+        for (long j = 0; j < tokens; j++) {
+            top = a[j] > top ? a[j] : top;
+            nan |= a[j] != a[j];
+        }
+        double cutoff = (double)top - 2.0 * bound[r];
+        if (nan || !isfinite(cutoff)) {
             #pragma omp atomic write
             *failed = 1;
             continue;
         }
-        __m512 least = _mm512_set1_ps(nextafterf((float)cutoff, -INFINITY));  /* at or below the cutoff */
+        float least = nextafterf((float)cutoff, -INFINITY);  /* at or below the cutoff */
         for (long line = 0; line < tokens; line += 16) {
-            __mmask16 lanes = lanes_below(tokens - line);
-            if (!_mm512_mask_cmp_ps_mask(lanes, _mm512_maskz_loadu_ps(lanes, a + line), least, _CMP_GE_OQ))
+            int near = 0;
+            #pragma omp simd reduction(|:near)
+            for (long j = line; j < (tokens - line < 16 ? tokens : line + 16); j++)
+                near |= a[j] >= least;
+            if (!near)
                 continue;
             panel_line(h + r * C, m->lm_head, C, line, exact);
             memcpy(a + line, exact, (V - line < 16 ? V - line : 16) * sizeof(float));
@@ -277,7 +280,7 @@ int decode_step(const Gpt *m, const long *tokens, long rows, float *logits, int 
     uint16_t *h16 = (uint16_t *)(scores + threads * m->max_len);
     double bound[rows];
     int screen = 0, failed = 0;
-#if defined(__AVX512F__)
+#if defined(PANEL_PRODUCTS)
     screen = argmax_below > 0 && m->head_bf16 != NULL;
 #endif
     #pragma omp parallel num_threads(threads)
@@ -299,7 +302,7 @@ int decode_step(const Gpt *m, const long *tokens, long rows, float *logits, int 
             matmul(m, wide, bw->mlp_proj_w, bw->mlp_proj_s, bw->mlp_proj_b, x, rows, 4 * C, C, ACT_NONE, 1);
         }
         layer_norm(x, m->ln_f_w, m->ln_f_b, h, rows, C, m->eps);
-#if defined(__AVX512F__)
+#if defined(PANEL_PRODUCTS)
         if (screen)
             head_for_argmax(m, h, logits, rows, argmax_below, amx, h16, bound, &failed);
 #endif

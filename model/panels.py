@@ -1,4 +1,5 @@
-"""fp32 or bf16 weights held in panels for the CPU: the layout model/cpu_panels.c multiplies, on CPUs with AVX-512.
+"""fp32 or bf16 weights held in panels for the CPU: the layout model/cpu_panels.c multiplies, on CPUs with AVX-512
+or AVX2.
 
 A panel holds 64 output rows' weights input by input, a 32-bit lane per output: one fp32 input, or a pair of
 bf16 inputs. A matrix (out, in) becomes (ceil(out / 64), in / pair, 64, pair), the last panel padded with rows of
@@ -10,8 +11,8 @@ model keeps one copy of its weights, as before.
 
 to_panels replaces a model's Linear layers and its token embedding in place, as model/quantize.py does for int8:
 for serving on the CPU only (loader.place_model's `panels`), since its state_dict no longer loads into a GPT. Where
-a CPU has AVX-512, the first load of a model's shapes times the panels against the plain layout's products and
-keeps the faster (`serves_from_panels`, cached beside cpu_paths' choices); CPU_MATMUL=panels takes them untimed.
+a CPU has AVX-512 or AVX2, the first load of a model's shapes times the panels against the plain layout's products
+and keeps the faster (`serves_from_panels`, cached beside cpu_paths' choices); CPU_MATMUL=panels takes them untimed.
 """
 from __future__ import annotations
 
@@ -97,7 +98,7 @@ class PanelEmbedding(nn.Module):
 
 def serves_from_panels(model: nn.Module, choice: dict[str, tuple[str, ...]]) -> bool:
     """Whether this GPT (on the CPU, its products fp32 or bf16 nn.Linear layers given their products per row bucket
-    by cpu_paths.choose: `choice`) is served from panels on this CPU: where the kernel has them (AVX-512), with
+    by cpu_paths.choose: `choice`) is served from panels on this CPU: where the kernel has them (AVX-512 or AVX2), with
     CPU_MATMUL=panels, or under `auto` where they were timed faster (time_panels), cached per machine."""
     forced = os.environ.get("CPU_MATMUL", "auto")
     layers = model.products()
