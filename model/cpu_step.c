@@ -191,6 +191,60 @@ static void attention(const Gpt *m, long layer, const float *qkv, const long *to
 }
 
 #if defined(PANEL_PRODUCTS)
+#if defined(__AVX512F__)
+static inline __mmask16 lanes_below(long n) {  /* the first n of 16 lanes */
+    return n < 16 ? (__mmask16)((1u << n) - 1) : (__mmask16)0xffff;
+}
+
+static float largest(const float *a, long n) {  /* the largest of n estimates; NaN where one is NaN */
+    __m512 tops = _mm512_set1_ps(-INFINITY);
+    __mmask16 nan = 0;
+    for (long j = 0; j < n; j += 16) {
+        __m512 v = _mm512_mask_loadu_ps(tops, lanes_below(n - j), a + j);
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        tops = _mm512_max_ps(tops, v);
+    }
+    return nan ? NAN : _mm512_reduce_max_ps(tops);
+}
+
+static int any_at_least(const float *a, long n, float least) {  /* of n <= 16 estimates */
+    __mmask16 lanes = lanes_below(n);
+    return _mm512_mask_cmp_ps_mask(lanes, _mm512_maskz_loadu_ps(lanes, a), _mm512_set1_ps(least), _CMP_GE_OQ) != 0;
+}
+#else
+static float largest(const float *a, long n) {
+    __m256 tops = _mm256_set1_ps(-INFINITY), nan = _mm256_setzero_ps();
+    long j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 v = _mm256_loadu_ps(a + j);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        tops = _mm256_max_ps(tops, v);
+    }
+    float lanes[8], top = -INFINITY;
+    _mm256_storeu_ps(lanes, tops);
+    for (int k = 0; k < 8; k++)
+        top = lanes[k] > top ? lanes[k] : top;
+    for (; j < n; j++) {
+        if (a[j] != a[j])
+            return NAN;
+        top = a[j] > top ? a[j] : top;
+    }
+    return _mm256_movemask_ps(nan) ? NAN : top;
+}
+
+static int any_at_least(const float *a, long n, float least) {
+    if (n == 16) {
+        __m256 low = _mm256_cmp_ps(_mm256_loadu_ps(a), _mm256_set1_ps(least), _CMP_GE_OQ);
+        __m256 high = _mm256_cmp_ps(_mm256_loadu_ps(a + 8), _mm256_set1_ps(least), _CMP_GE_OQ);
+        return _mm256_movemask_ps(_mm256_or_ps(low, high)) != 0;
+    }
+    for (long j = 0; j < n; j++)
+        if (a[j] >= least)
+            return 1;
+    return 0;
+}
+#endif
+
 /* The head of a step whose logits serve only each row's argmax among the ids below `tokens` (greedy rows with no
  * logprobs, bias, penalty or grammar): every logit estimated from the head's bf16 copy, half the bytes (GPT-2's
  * 77 MB of 154, a third of what a step reads), then in fp32 the lines of 16 logits holding one that may still be
@@ -201,8 +255,7 @@ static void attention(const Gpt *m, long layer, const float *qkv, const long *to
  * e_j < e_k for the largest estimate's k, and keeps its estimate, below e_k too: the first id of the largest logit
  * is the fp32 head's. The bound holds for a sum of n products in any order, each addition rounded to nearest: by
  * vdpbf16ps, or (`amx`, up to 16 rows at a time) by AMX tiles, which also round to nearest and flush subnormals.
- * Where a row's bound is not finite or an estimate is NaN (a diverged model) sets *failed for the fp32 head. The
- * scans of the estimates are plain loops the compiler vectorises for AVX2 or AVX-512. */
+ * Where a row's bound is not finite or an estimate is NaN (a diverged model) sets *failed for the fp32 head. */
 static void head_for_argmax(const Gpt *m, const float *h, float *logits, long rows, long tokens, int amx,
                             uint16_t *h16, double *bound, int *failed) {
     long C = m->n_embd, V = m->vocab;
@@ -237,26 +290,16 @@ static void head_for_argmax(const Gpt *m, const float *h, float *logits, long ro
 #endif
     #pragma omp for schedule(static)
     for (long r = 0; r < rows; r++) {
-        float *a = logits + r * V, exact[16], top = -INFINITY;
-        int nan = 0;
-        #pragma omp simd reduction(max:top) reduction(|:nan)
-        for (long j = 0; j < tokens; j++) {
-            top = a[j] > top ? a[j] : top;
-            nan |= a[j] != a[j];
-        }
-        double cutoff = (double)top - 2.0 * bound[r];
-        if (nan || !isfinite(cutoff)) {
+        float *a = logits + r * V, exact[16];
+        double cutoff = (double)largest(a, tokens) - 2.0 * bound[r];  /* NaN where an estimate is NaN */
+        if (!isfinite(cutoff)) {
             #pragma omp atomic write
             *failed = 1;
             continue;
         }
         float least = nextafterf((float)cutoff, -INFINITY);  /* at or below the cutoff */
         for (long line = 0; line < tokens; line += 16) {
-            int near = 0;
-            #pragma omp simd reduction(|:near)
-            for (long j = line; j < (tokens - line < 16 ? tokens : line + 16); j++)
-                near |= a[j] >= least;
-            if (!near)
+            if (!any_at_least(a + line, tokens - line < 16 ? tokens - line : 16, least))
                 continue;
             panel_line(h + r * C, m->lm_head, C, line, exact);
             memcpy(a + line, exact, (V - line < 16 ? V - line : 16) * sizeof(float));
