@@ -30,7 +30,8 @@ def nucleus(logits: torch.Tensor, top_k: int, top_p: float, min_p: float) -> tor
     kept = order[:top_k] if top_k > 0 else order  # -1 and 0: off
     p = torch.softmax(logits[kept], -1)
     before = p.cumsum(-1) - p
-    kept, p = kept[before < top_p], p[before < top_p]
+    if top_p < 1:  # 1 keeps every token, as OpenAI's does: a float cumsum may pass 1 before the last (on a Zen 1)
+        kept, p = kept[before < top_p], p[before < top_p]
     p = p.masked_fill(p < min_p * p.max(), 0)
     probs[kept] = p
     return probs / probs.sum()
