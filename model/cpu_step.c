@@ -211,7 +211,7 @@ static int any_at_least(const float *a, long n, float least) {  /* of n <= 16 es
     __mmask16 lanes = lanes_below(n);
     return _mm512_mask_cmp_ps_mask(lanes, _mm512_maskz_loadu_ps(lanes, a), _mm512_set1_ps(least), _CMP_GE_OQ) != 0;
 }
-#else
+#else  /* the same in 256-bit vectors */
 static float largest(const float *a, long n) {
     __m256 tops = _mm256_set1_ps(-INFINITY), nan = _mm256_setzero_ps();
     long j = 0;
