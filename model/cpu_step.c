@@ -121,21 +121,42 @@ static float exponentiate(float *scores, long n, float top) {
     return total;
 }
 
+/* The thread's share of the (row, head) items, a run of them: [*first, *end), cut where the keys read before it
+ * pass an equal part of all. Equal counts of items, rows of long and short contexts side by side (a server's) left a
+ * thread waiting at the barrier for the other: half the rows at 64 positions and half at 960 took 50-60 ms against
+ * 30-36 on the Xeon host, as fast as 16 rows at 448 (bench/results/xeon-2026-12-02-s29/attention_run87.txt). */
+static void attention_share(const long *tokens, long rows, long nh, long *first, long *end) {
+    long threads = omp_get_num_threads(), me = omp_get_thread_num(), all = 0, done = 0;
+    for (long r = 0; r < rows; r++)
+        all += (tokens[2 * r + 1] + 1 + 8) * nh;  /* keys, and about eight keys' time for the rest of an item */
+    *first = *end = rows * nh;
+    for (long rh = 0; rh < rows * nh; rh++) {
+        long owner = done * threads / all;
+        if (owner == me && *first == rows * nh)
+            *first = rh;
+        if (owner > me) {
+            *end = rh;
+            break;
+        }
+        done += tokens[2 * (rh / nh) + 1] + 1 + 8;
+    }
+}
+
 /* Each (row, head): store the new key and value at the row's position, then attend over positions 0..pos. */
 static void attention(const Gpt *m, long layer, const float *qkv, const long *tokens, float *y, long rows,
                       float *scores) {
-    long C = m->n_embd, nh = m->n_head, hs = C / nh, T = m->max_len;
+    long C = m->n_embd, nh = m->n_head, hs = C / nh, T = m->max_len, first, end;
     long size = m->kv_bf16 ? 2 : 4, line = hs * size;  /* bytes of an element, and of one position's key or value */
     const char *cache = (const char *)m->kv;
     float scale = 1.0f / sqrtf((float)hs);
-    #pragma omp for schedule(static)
-    for (long rh = 0; rh < rows * nh; rh++) {
+    attention_share(tokens, rows, nh, &first, &end);
+    for (long rh = first; rh < end; rh++) {
         long r = rh / nh, h = rh % nh, pos = tokens[2 * r + 1];
         long k = (((layer * 2 + 0) * m->slots + r) * nh + h) * T * hs;  /* element offsets into the cache */
         long v = (((layer * 2 + 1) * m->slots + r) * nh + h) * T * hs;
         /* the keys' pass fetches the values ahead, and the values' pass the next head's keys: each is a run of
            pos + 1 lines in DRAM (up to 300 MB a step at 16 fp32 rows), which the prefetcher alone starts cold */
-        long next_pos = rh + 1 < rows * nh ? tokens[2 * ((rh + 1) / nh) + 1] : -1;
+        long next_pos = rh + 1 < end ? tokens[2 * ((rh + 1) / nh) + 1] : -1;
         long next_k = (((layer * 2 + 0) * m->slots + (rh + 1) / nh) * nh + (rh + 1) % nh) * T * hs;
         const float *q = qkv + r * 3 * C + h * hs;
         for (long d = 0; d < hs; d++) {
@@ -188,6 +209,7 @@ static void attention(const Gpt *m, long layer, const float *qkv, const long *to
             }
         }
     }
+    #pragma omp barrier
 }
 
 #if defined(PANEL_PRODUCTS)

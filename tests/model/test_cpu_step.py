@@ -54,6 +54,17 @@ def test_one_step_equals_forward_cached(lengths, bias, gelu):
     torch.testing.assert_close(fused_cache.kv, eager_cache.kv, rtol=1e-5, atol=1e-6)  # the new keys and values too
 
 
+@pytest.mark.parametrize("n_embd, n_head", [(36, 4), (96, 1)])  # head sizes 9 and 96 (GPT-2: 64; the tests: 16)
+def test_attention_takes_any_head_size(n_embd, n_head):
+    model = tiny_model(seed=3, n_embd=n_embd, n_head=n_head)
+    fused_cache, inputs = prefilled(model, [9, 1, 30])
+    eager_cache, _ = prefilled(model, [9, 1, 30])
+    with torch.inference_mode():
+        fused = FusedDecode.build(model, fused_cache).run(inputs)
+        eager = model.forward_cached(inputs[:, :1], inputs[:, 1:], eager_cache.rows(0, 3), 31)
+    torch.testing.assert_close(fused, eager, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("lengths", [[5], [9, 1, 30]])
 def test_a_bf16_step_is_the_fp32_step_within_bf16_rounding(lengths):
     half = tiny_model(seed=7).bfloat16()
