@@ -26,6 +26,7 @@ enum {
 #else
     SPAN = 64,                 /* 16 kB: the L1 of CPUs without AVX-512 is mostly 32 kB */
     WHOLE_STEPS = 3,
+    WHOLE_ROWS = GROUP,        /* rows up to which a product takes whole steps, one group as it leads (see below) */
 #endif
     AHEAD = 8192,              /* bytes of the panel asked for ahead, into L2, by the first of one or two groups */
     STACK_ROWS = 32,           /* rows whose sums fit the stack; more take the heap */
@@ -101,17 +102,19 @@ static inline __attribute__((always_inline)) void group_sums(const void *xv, lon
 }
 #else
 /* group_sums with 256-bit vectors: a step's line (16 outputs) is two, and 16 registers hold six rows' sums for one
- * line, so four to six rows pass over their span once per line, reading 64 bytes of each 256-byte step: the span,
- * in L1 after the first pass, serves the other three. Up to three rows take the whole step in one pass, as the
- * weights stream from memory (the sums of more than one row do not all fit the registers; on the AVX2 EPYC the
- * few rows of a decode are memory-bound, and one pass a step was 1.3x four at two and three rows). One row
- * leaves the asking ahead to the hardware: 1.1-1.25x there. Each output's sums are the same FMAs in the same order
- * as above: the same bits. */
+ * line, so a group of four to six rows among others passes over its span once per line, reading 64 bytes of each
+ * 256-byte step. A product of up to six rows (one group, `lead`), and a group of up to three, takes the whole step
+ * in one pass instead, as the weights stream from memory: the sums of more than one row do not all fit the
+ * registers, but the few rows of a decode are memory-bound, and four passes left the memory idle while they
+ * multiplied. On the Zen 1 EPYC one pass a step was 1.3x four at two and three rows; on a Zen 3 EPYC 1.41-1.52x at
+ * four to six rows (GPT-2's 49 products), and 0.83x at 16 rows, where the products are bound by the multiplies
+ * (PERFORMANCE.md, "panels on a Zen 3"). One row leaves the asking ahead to the hardware: 1.1-1.25x on the Zen 1.
+ * Each output's sums are the same FMAs in the same order as above: the same bits. */
 static inline __attribute__((always_inline)) void group_sums(const void *xv, long in, const void *panel, long k0,
                                                             long k1, float *sums, int m, int kind, int lead,
                                                             int share, int shares) {
     enum { STEP = PANEL_WIDTH / 8 };  /* 256-bit vectors of a step */
-    const int vectors = m <= WHOLE_STEPS ? STEP : 2;  /* of the step a pass takes */
+    const int vectors = lead || m <= WHOLE_STEPS ? STEP : 2;  /* of the step a pass takes */
     const float *x = xv;
     for (int c = 0; c < STEP; c += vectors) {
         int turn = 0;  /* k % shares, counted */
@@ -178,8 +181,14 @@ static inline long x_row_bytes(long in, int kind) {  /* x is bf16 for BF16_PAIRS
 static void block_product(const void *x, const void *w, const float *b, float *y, long rows, long in, long out,
                           int act, int add, int kind, float *sums) {
     long steps = kind == FP32 ? in : in / 2, row_bytes = x_row_bytes(in, kind);
-    long span = rows <= WHOLE_STEPS ? steps : SPAN;  /* one pass of one group: nothing to keep in L1 */
     int groups = (int)((rows + GROUP - 1) / GROUP);
+#if defined(__AVX512F__)
+    long span = rows <= WHOLE_STEPS ? steps : SPAN;  /* one pass of one group: nothing to keep in L1 */
+    int lead = groups < 3, shares = lead ? 0 : groups;  /* one or two groups: the first asks ahead */
+#else  /* the first group leads only alone (taking whole steps); of more, each asks for its share of the next span */
+    long span = rows <= WHOLE_ROWS ? steps : SPAN;
+    int lead = rows <= WHOLE_ROWS, shares = lead ? 0 : groups;
+#endif
     #pragma omp for schedule(static)
     for (long p = 0; p < (out + PANEL_WIDTH - 1) / PANEL_WIDTH; p++) {
         const int32_t *panel = (const int32_t *)w + p * steps * PANEL_WIDTH;
@@ -187,8 +196,7 @@ static void block_product(const void *x, const void *w, const float *b, float *y
             long k1 = k0 + span < steps ? k0 + span : steps;
             for (long r = 0; r < rows; r += GROUP)
                 rows_sums((const char *)x + r * row_bytes, in, panel, k0, k1, sums + r * PANEL_WIDTH,
-                          rows - r < GROUP ? rows - r : GROUP, kind, r == 0 && groups < 3, (int)(r / GROUP),
-                          groups < 3 ? 0 : groups);
+                          rows - r < GROUP ? rows - r : GROUP, kind, lead && r == 0, (int)(r / GROUP), shares);
         }
         long o = p * PANEL_WIDTH;
         for (long r = 0; r < rows; r++)
