@@ -106,9 +106,9 @@ static inline __attribute__((always_inline)) void group_sums(const void *xv, lon
  * 256-byte step. A product of up to six rows (one group, `lead`), and a group of up to three, takes the whole step
  * in one pass instead, as the weights stream from memory: the sums of more than one row do not all fit the
  * registers, but the few rows of a decode are memory-bound, and four passes left the memory idle while they
- * multiplied. On the Zen 1 EPYC one pass a step was 1.3x four at two and three rows; on a Zen 3 EPYC 1.41-1.52x at
- * four to six rows (GPT-2's 49 products), and 0.83x at 16 rows, where the products are bound by the multiplies
- * (PERFORMANCE.md, "panels on a Zen 3"). One row leaves the asking ahead to the hardware: 1.1-1.25x on the Zen 1.
+ * multiplied. On the Zen 1 EPYC one pass a step was 1.3x four at two and three rows; on a Zen 3 EPYC 1.43-1.59x at
+ * four to six rows (GPT-2's 49 products), but whole steps for 16 rows 0.83x, the products bound by the multiplies
+ * there (PERFORMANCE.md, "a Zen 3 EPYC"). One row leaves the asking ahead to the hardware: 1.1-1.25x on the Zen 1.
  * Each output's sums are the same FMAs in the same order as above: the same bits. */
 static inline __attribute__((always_inline)) void group_sums(const void *xv, long in, const void *panel, long k0,
                                                             long k1, float *sums, int m, int kind, int lead,

@@ -123,8 +123,8 @@ static float exponentiate(float *scores, long n, float top) {
 
 /* The thread's share of the (row, head) items, a run of them: [*first, *end), cut where the keys read before it
  * pass an equal part of all. Equal counts of items, rows of long and short contexts side by side (a server's) left a
- * thread waiting at the barrier for the other: half the rows at 64 positions and half at 960 took 50-60 ms against
- * 30-36 on the Xeon host, as fast as 16 rows at 448 (bench/results/xeon-2026-12-02-s29/attention_run87.txt). */
+ * thread waiting at the barrier for the other: half the rows at 64 positions and half at 960 took 44-46 ms against
+ * 23-27 on the Xeon host, about what 16 rows at 448 take (bench/results/xeon-2026-12-02-s29/attention_run88.txt). */
 static void attention_share(const long *tokens, long rows, long nh, long *first, long *end) {
     long threads = omp_get_num_threads(), me = omp_get_thread_num(), all = 0, done = 0;
     for (long r = 0; r < rows; r++)
