@@ -121,6 +121,10 @@ static float exponentiate(float *scores, long n, float top) {
     return total;
 }
 
+static inline long item_cost(const long *tokens, long r) {  /* row r's keys, and ~8 keys' time for the rest */
+    return tokens[2 * r + 1] + 1 + 8;
+}
+
 /* The thread's share of the (row, head) items, a run of them: [*first, *end), cut where the keys read before it
  * pass an equal part of all. Equal counts of items, rows of long and short contexts side by side (a server's) left a
  * thread waiting at the barrier for the other: half the rows at 64 positions and half at 960 took 44-46 ms against
@@ -128,7 +132,7 @@ static float exponentiate(float *scores, long n, float top) {
 static void attention_share(const long *tokens, long rows, long nh, long *first, long *end) {
     long threads = omp_get_num_threads(), me = omp_get_thread_num(), all = 0, done = 0;
     for (long r = 0; r < rows; r++)
-        all += (tokens[2 * r + 1] + 1 + 8) * nh;  /* keys, and about eight keys' time for the rest of an item */
+        all += item_cost(tokens, r) * nh;
     *first = *end = rows * nh;
     for (long rh = 0; rh < rows * nh; rh++) {
         long owner = done * threads / all;
@@ -138,18 +142,18 @@ static void attention_share(const long *tokens, long rows, long nh, long *first,
             *end = rh;
             break;
         }
-        done += tokens[2 * (rh / nh) + 1] + 1 + 8;
+        done += item_cost(tokens, rh / nh);
     }
 }
 
-/* Each (row, head): store the new key and value at the row's position, then attend over positions 0..pos. */
+/* Each (row, head) of the thread's share [first, end): store the new key and value at the row's position, then
+ * attend over positions 0..pos. */
 static void attention(const Gpt *m, long layer, const float *qkv, const long *tokens, float *y, long rows,
-                      float *scores) {
-    long C = m->n_embd, nh = m->n_head, hs = C / nh, T = m->max_len, first, end;
+                      long first, long end, float *scores) {
+    long C = m->n_embd, nh = m->n_head, hs = C / nh, T = m->max_len;
     long size = m->kv_bf16 ? 2 : 4, line = hs * size;  /* bytes of an element, and of one position's key or value */
     const char *cache = (const char *)m->kv;
     float scale = 1.0f / sqrtf((float)hs);
-    attention_share(tokens, rows, nh, &first, &end);
     for (long rh = first; rh < end; rh++) {
         long r = rh / nh, h = rh % nh, pos = tokens[2 * r + 1];
         long k = (((layer * 2 + 0) * m->slots + r) * nh + h) * T * hs;  /* element offsets into the cache */
@@ -351,6 +355,8 @@ int decode_step(const Gpt *m, const long *tokens, long rows, float *logits, int 
     #pragma omp parallel num_threads(threads)
     {
         float *mine = scores + omp_get_thread_num() * m->max_len;
+        long first, end;  /* the thread's attention items, the same in every layer */
+        attention_share(tokens, rows, m->n_head, &first, &end);
         #pragma omp for schedule(static)
         for (long r = 0; r < rows; r++)
             for (long i = 0; i < C; i++)
@@ -360,7 +366,7 @@ int decode_step(const Gpt *m, const long *tokens, long rows, float *logits, int 
             const BlockWeights *bw = m->blocks + l;
             layer_norm(x, bw->ln_1_w, bw->ln_1_b, h, rows, C, m->eps);
             matmul(m, h, bw->c_attn_w, bw->c_attn_s, bw->c_attn_b, wide, rows, C, 3 * C, ACT_NONE, 0);
-            attention(m, l, wide, tokens, h, rows, mine);
+            attention(m, l, wide, tokens, h, rows, first, end, mine);
             matmul(m, h, bw->attn_proj_w, bw->attn_proj_s, bw->attn_proj_b, x, rows, C, C, ACT_NONE, 1);
             layer_norm(x, bw->ln_2_w, bw->ln_2_b, h, rows, C, m->eps);
             matmul(m, h, bw->c_fc_w, bw->c_fc_s, bw->c_fc_b, wide, rows, C, 4 * C, m->act, 0);
