@@ -23,11 +23,14 @@ enum {
 #if defined(__AVX512F__)
     SPAN = 128,                /* steps per pass over the rows: a panel's span (32 kB) stays in L1 for them */
     WHOLE_STEPS = GROUP,       /* rows up to which a group takes whole steps, in one pass over the panel */
+    WIDEN_PAST = GROUP,        /* rows past which a bf16 span is widened once for all groups (widened_sums) */
 #else
     SPAN = 64,                 /* 16 kB: the L1 of CPUs without AVX-512 is mostly 32 kB */
     WHOLE_STEPS = 3,
     WHOLE_ROWS = GROUP,        /* rows up to which a product takes whole steps, one group as it leads (see below) */
+    WIDEN_PAST = 3 * GROUP,
 #endif
+    WIDE_SPAN = 32,            /* steps of bf16 pairs widened at once for groups of rows: 16 kB in fp32 */
     AHEAD = 8192,              /* bytes of the panel asked for ahead, into L2, by the first of one or two groups */
     STACK_ROWS = 32,           /* rows whose sums fit the stack; more take the heap */
     ROW_BLOCK = 256,           /* rows multiplied per pass over the weights (prefill): see panels_product */
@@ -35,12 +38,13 @@ enum {
 
 enum { FP32 = 0, BF16_WIDE = 1, BF16_PAIRS = 2 };  /* the weights' storage, and how they meet x */
 
-/* The sums of m rows of x (`in` inputs a row) with one panel over steps k0..k1, added to (or, from step 0, put
- * in) sums: (m, PANEL_WIDTH). A step is 64 lanes of 32 bits: one input's fp32 weights (FP32), or a pair of
+/* The sums of m rows of x (`in` inputs a row) with one panel over steps k0..k1, added to (or, fresh, put in)
+ * sums: (m, PANEL_WIDTH). A step is 64 lanes of 32 bits: one input's fp32 weights (FP32), or a pair of
  * inputs' bf16 weights, the even input's in the low half. BF16_WIDE widens the pair to fp32 in registers by a
  * shift and a mask (exact) and multiplies by x in fp32. BF16_PAIRS, where x is bf16 itself (PyTorch's forward of a
  * bf16 model) and the CPU has AVX512-BF16, multiplies bf16 pairs by vdpbf16ps, a pair's two products summed into
- * a lane in fp32: 1.1-1.5x the widening at 16 rows on the Zen 5, as fast at one.
+ * a lane in fp32: 1.1-1.5x the widening at 16 rows on the Zen 5, as fast at one. Past WIDEN_PAST rows,
+ * BF16_WIDE's span is widened once for all the groups instead (widened_sums).
  * Into L2 ahead of the reads: `lead`, the first of one or two groups of rows, which reads the span from memory,
  * asks AHEAD bytes ahead as it goes; from three groups on (shares > 0), each asks for the next span's steps k with
  * k % shares == share, so that memory streams during every group's pass, not the first's only: GPT-2 124M's 49
@@ -49,14 +53,14 @@ enum { FP32 = 0, BF16_WIDE = 1, BF16_PAIRS = 2 };  /* the weights' storage, and 
 #if defined(__AVX512F__)
 static inline __attribute__((always_inline)) void group_sums(const void *xv, long in, const void *panel, long k0,
                                                             long k1, float *sums, int m, int kind, int lead,
-                                                            int share, int shares) {
+                                                            int share, int shares, int fresh) {
     enum { LINES = PANEL_WIDTH / 16 };  /* 512-bit vectors of a step */
     const float *x = xv;
     int turn = 0;  /* k % shares, counted */
     __m512 acc[GROUP][LINES];
     for (int r = 0; r < m; r++)
         for (int v = 0; v < LINES; v++)
-            acc[r][v] = k0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(sums + r * PANEL_WIDTH + v * 16);
+            acc[r][v] = fresh ? _mm512_setzero_ps() : _mm512_loadu_ps(sums + r * PANEL_WIDTH + v * 16);
     for (long k = k0; k < k1; k++) {
         __m512i w[LINES];
         int mine = shares && turn == share;
@@ -112,7 +116,7 @@ static inline __attribute__((always_inline)) void group_sums(const void *xv, lon
  * Each output's sums are the same FMAs in the same order as above: the same bits. */
 static inline __attribute__((always_inline)) void group_sums(const void *xv, long in, const void *panel, long k0,
                                                             long k1, float *sums, int m, int kind, int lead,
-                                                            int share, int shares) {
+                                                            int share, int shares, int fresh) {
     enum { STEP = PANEL_WIDTH / 8 };  /* 256-bit vectors of a step */
     const int vectors = lead || m <= WHOLE_STEPS ? STEP : 2;  /* of the step a pass takes */
     const float *x = xv;
@@ -121,7 +125,7 @@ static inline __attribute__((always_inline)) void group_sums(const void *xv, lon
         __m256 acc[GROUP][STEP];
         for (int r = 0; r < m; r++)
             for (int v = 0; v < vectors; v++)
-                acc[r][v] = k0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(sums + r * PANEL_WIDTH + (c + v) * 8);
+                acc[r][v] = fresh ? _mm256_setzero_ps() : _mm256_loadu_ps(sums + r * PANEL_WIDTH + (c + v) * 8);
         for (long k = k0; k < k1; k++) {
             const int32_t *step = (const int32_t *)panel + k * PANEL_WIDTH + c * 8;
             int mine = shares && turn == share;
@@ -161,16 +165,56 @@ static inline __attribute__((always_inline)) void group_sums(const void *xv, lon
 }
 #endif
 
-/* group_sums for m = 1..GROUP, the storage and the asking ahead known when compiled: the sums stay in registers */
+/* group_sums for m = 1..GROUP, the storage and the asking ahead known when compiled: the sums stay in registers.
+ * fresh: the sums start from zero (the panel's first span), else from `sums` */
 static void rows_sums(const void *x, long in, const void *panel, long k0, long k1, float *sums, int m, int kind,
-                      int lead, int share, int shares) {
-#define SUMS(M, KIND) lead ? group_sums(x, in, panel, k0, k1, sums, M, KIND, 1, 0, 0) \
-                           : group_sums(x, in, panel, k0, k1, sums, M, KIND, 0, share, shares)
+                      int lead, int share, int shares, int fresh) {
+#define SUMS(M, KIND) lead ? group_sums(x, in, panel, k0, k1, sums, M, KIND, 1, 0, 0, fresh) \
+                           : group_sums(x, in, panel, k0, k1, sums, M, KIND, 0, share, shares, fresh)
 #define CASE(M) case M: \
     kind == BF16_PAIRS ? SUMS(M, BF16_PAIRS) : kind == BF16_WIDE ? SUMS(M, BF16_WIDE) : SUMS(M, FP32); break;
     switch (m) { CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) }
 #undef CASE
 #undef SUMS
+}
+
+/* The sums of `rows` rows (past WIDEN_PAST) of fp32 x with a span k0..k1 of a bf16 panel's pairs, the span widened
+ * to fp32 once, into L1, for all the groups, which then multiply it as fp32 panels. Each group widening the span
+ * for itself spent two integer operations a vector a group, and the sums of six rows, the pair's two halves and x
+ * did not all fit the registers: a bf16 product of 32 rows held in L3 ran at 110 GF/s on the Zen 3 EPYC, fp32's at
+ * 157, and 161 widened. GPT-2's 49 bf16 products, alternated call by call (bench/results/xeon-2026-12-02-s30/): on
+ * the Xeon host (AVX-512) 1.12x at 8 rows, 1.51x at 16, 2.30x at 32, 2.57x at 256; in 256-bit vectors (AVX2) 1.26x
+ * at 32 rows and 1.56x at 256 on the Zen 3, 1.20x and 1.36x on the Xeon built for AVX2, but 0.82-1.10x at 8 to 16
+ * rows on the two: hence AVX2's WIDEN_PAST. The same FMAs in the same order as BF16_WIDE's (each pair's even input,
+ * then its odd): the same bits. Each group asks for its share of the next span before its pass, so that memory
+ * streams while they multiply (1.01-1.09x at 8 to 32 rows on the Zen 3 against asking ahead as the span widens). */
+static void widened_sums(const float *x, long in, const int32_t *panel, long k0, long k1, float *sums, long rows) {
+    float wide[2 * WIDE_SPAN * PANEL_WIDTH] __attribute__((aligned(64)));
+    for (long k = k0; k < k1; k++) {
+        const int32_t *step = panel + k * PANEL_WIDTH;
+        float *even = wide + 2 * (k - k0) * PANEL_WIDTH, *odd = even + PANEL_WIDTH;
+#if defined(__AVX512F__)
+        for (int v = 0; v < PANEL_WIDTH; v += 16) {
+            __m512i w = _mm512_loadu_si512(step + v);
+            _mm512_store_ps(even + v, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+            _mm512_store_ps(odd + v, _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32((int)0xffff0000u))));
+        }
+#else
+        for (int v = 0; v < PANEL_WIDTH; v += 8) {
+            __m256i w = _mm256_loadu_si256((const __m256i *)(step + v));
+            _mm256_store_ps(even + v, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+            _mm256_store_ps(odd + v, _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32((int)0xffff0000u))));
+        }
+#endif
+    }
+    long lines = (k1 - k0) * PANEL_WIDTH * 4 / 64, groups = (rows + GROUP - 1) / GROUP;
+    const char *next = (const char *)(panel + k1 * PANEL_WIDTH);  /* the next span, past the panel's end too */
+    for (long r = 0, group = 0; r < rows; r += GROUP, group++) {
+        for (long line = group * lines / groups; line < (group + 1) * lines / groups; line++)
+            _mm_prefetch(next + line * 64, _MM_HINT_T1);
+        rows_sums(x + r * in + 2 * k0, in, wide, 0, 2 * (k1 - k0), sums + r * PANEL_WIDTH,
+                  rows - r < GROUP ? (int)(rows - r) : GROUP, FP32, 0, 0, 0, k0 == 0);
+    }
 }
 
 static inline long x_row_bytes(long in, int kind) {  /* x is bf16 for BF16_PAIRS, else fp32 */
@@ -183,20 +227,26 @@ static void block_product(const void *x, const void *w, const float *b, float *y
     long steps = kind == FP32 ? in : in / 2, row_bytes = x_row_bytes(in, kind);
     int groups = (int)((rows + GROUP - 1) / GROUP);
 #if defined(__AVX512F__)
-    long span = rows <= WHOLE_STEPS ? steps : SPAN;  /* one pass of one group: nothing to keep in L1 */
     int lead = groups < 3, shares = lead ? 0 : groups;  /* one or two groups: the first asks ahead */
+    int widen = kind == BF16_WIDE && rows > WIDEN_PAST;
+    long span = rows <= WHOLE_STEPS ? steps : widen ? WIDE_SPAN : SPAN;  /* one group alone: nothing to keep in L1 */
 #else  /* the first group leads only alone (taking whole steps); of more, each asks for its share of the next span */
-    long span = rows <= WHOLE_ROWS ? steps : SPAN;
-    int lead = rows <= WHOLE_ROWS, shares = lead ? 0 : groups;
+    int lead = rows <= WHOLE_ROWS, shares = lead ? 0 : groups, widen = kind == BF16_WIDE && rows > WIDEN_PAST;
+    long span = lead ? steps : widen ? WIDE_SPAN : SPAN;
 #endif
     #pragma omp for schedule(static)
     for (long p = 0; p < (out + PANEL_WIDTH - 1) / PANEL_WIDTH; p++) {
         const int32_t *panel = (const int32_t *)w + p * steps * PANEL_WIDTH;
         for (long k0 = 0; k0 < steps; k0 += span) {
             long k1 = k0 + span < steps ? k0 + span : steps;
+            if (widen) {
+                widened_sums((const float *)x, in, panel, k0, k1, sums, rows);
+                continue;
+            }
             for (long r = 0; r < rows; r += GROUP)
                 rows_sums((const char *)x + r * row_bytes, in, panel, k0, k1, sums + r * PANEL_WIDTH,
-                          rows - r < GROUP ? rows - r : GROUP, kind, lead && r == 0, (int)(r / GROUP), shares);
+                          rows - r < GROUP ? rows - r : GROUP, kind, lead && r == 0, (int)(r / GROUP), shares,
+                          k0 == 0);
         }
         long o = p * PANEL_WIDTH;
         for (long r = 0; r < rows; r++)
