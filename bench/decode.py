@@ -38,6 +38,7 @@ from model.tokenizer import gpt2_tokenizer
 SIZES = {"124M": dict(n_layer=12, n_head=12, n_embd=768), "350M": dict(n_layer=24, n_head=16, n_embd=1024),
          "3M": dict(n_layer=1, n_head=1, n_embd=64)}
 N_VOCAB = 50257
+PREFILL_REPETITIONS = 3  # prefills of the prompt timed per repeat against llama.cpp, each side (llama-bench -r)
 
 
 def build_models(size: str, device: torch.device, dtype: torch.dtype, quantize: str = "none", panels: bool = False):
@@ -189,11 +190,14 @@ def bench_llama_cpp(lm: LoadedModel, args) -> dict:
     g = torch.Generator().manual_seed(1)
     prompts = torch.randint(0, N_VOCAB - 1, (1, args.prompt_tokens), generator=g).tolist()
     run_ours(lm, prompts, 4)  # warm-up
-    ours, peer = [], {t: [] for t in ggufs}
+    ours, prefills, peer = [], [], {t: [] for t in ggufs}
     for _ in range(args.repeats):
         ours.append(run_ours(lm, prompts, args.new_tokens))
+        # as llama-bench times pp: the prompt prefilled again, `repetitions` times, after the run that warmed it
+        prefills += [run_ours(lm, prompts, 1)[0] for _ in range(PREFILL_REPETITIONS)]
         for t, gguf in ggufs.items():
-            peer[t].append(llama_cpp.bench_decode(gguf, args.threads, args.new_tokens, args.prompt_tokens, 1))
+            peer[t].append(llama_cpp.bench_decode(gguf, args.threads, args.new_tokens, args.prompt_tokens,
+                                                  PREFILL_REPETITIONS))
     steps = [t for r in ours for t in r[1]]
     # same weights, so the same greedy text, at least at first (the two differ a little in GELU and in sums)
     n_check = min(16, args.new_tokens)
@@ -209,7 +213,7 @@ def bench_llama_cpp(lm: LoadedModel, args) -> dict:
         "peer": "llama.cpp", "batch": 1, "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
         "threads": args.threads, "llama_cpp_build": peer["f32"][0]["build"],
         "ours_tok_s": 1 / statistics.median(steps), "ours_mean_step_tok_s": len(steps) / sum(steps),
-        "ours_prefill_tok_s": args.prompt_tokens / statistics.median(r[0] for r in ours),
+        "ours_prefill_tok_s": args.prompt_tokens / statistics.median(prefills),
         "llama_cpp": {t: {"tg_tok_s": statistics.median(r["tg_tok_s"] for r in runs),
                           "pp_tok_s": statistics.median(r["pp_tok_s"] for r in runs),
                           "greedy_agree": agree[t]} for t, runs in peer.items()},
