@@ -38,8 +38,8 @@ enum {
 
 enum { FP32 = 0, BF16_WIDE = 1, BF16_PAIRS = 2 };  /* the weights' storage, and how they meet x */
 
-/* The sums of m rows of x (`in` inputs a row) with one panel over steps k0..k1, added to (or, fresh, put in)
- * sums: (m, PANEL_WIDTH). A step is 64 lanes of 32 bits: one input's fp32 weights (FP32), or a pair of
+/* The sums of m rows of x (`in` inputs a row) with one panel over steps k0..k1, added to (or, from step 0, put
+ * in) sums: (m, PANEL_WIDTH). A step is 64 lanes of 32 bits: one input's fp32 weights (FP32), or a pair of
  * inputs' bf16 weights, the even input's in the low half. BF16_WIDE widens the pair to fp32 in registers by a
  * shift and a mask (exact) and multiplies by x in fp32. BF16_PAIRS, where x is bf16 itself (PyTorch's forward of a
  * bf16 model) and the CPU has AVX512-BF16, multiplies bf16 pairs by vdpbf16ps, a pair's two products summed into
@@ -53,14 +53,14 @@ enum { FP32 = 0, BF16_WIDE = 1, BF16_PAIRS = 2 };  /* the weights' storage, and 
 #if defined(__AVX512F__)
 static inline __attribute__((always_inline)) void group_sums(const void *xv, long in, const void *panel, long k0,
                                                             long k1, float *sums, int m, int kind, int lead,
-                                                            int share, int shares, int fresh) {
+                                                            int share, int shares) {
     enum { LINES = PANEL_WIDTH / 16 };  /* 512-bit vectors of a step */
     const float *x = xv;
     int turn = 0;  /* k % shares, counted */
     __m512 acc[GROUP][LINES];
     for (int r = 0; r < m; r++)
         for (int v = 0; v < LINES; v++)
-            acc[r][v] = fresh ? _mm512_setzero_ps() : _mm512_loadu_ps(sums + r * PANEL_WIDTH + v * 16);
+            acc[r][v] = k0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(sums + r * PANEL_WIDTH + v * 16);
     for (long k = k0; k < k1; k++) {
         __m512i w[LINES];
         int mine = shares && turn == share;
@@ -116,7 +116,7 @@ static inline __attribute__((always_inline)) void group_sums(const void *xv, lon
  * Each output's sums are the same FMAs in the same order as above: the same bits. */
 static inline __attribute__((always_inline)) void group_sums(const void *xv, long in, const void *panel, long k0,
                                                             long k1, float *sums, int m, int kind, int lead,
-                                                            int share, int shares, int fresh) {
+                                                            int share, int shares) {
     enum { STEP = PANEL_WIDTH / 8 };  /* 256-bit vectors of a step */
     const int vectors = lead || m <= WHOLE_STEPS ? STEP : 2;  /* of the step a pass takes */
     const float *x = xv;
@@ -125,7 +125,7 @@ static inline __attribute__((always_inline)) void group_sums(const void *xv, lon
         __m256 acc[GROUP][STEP];
         for (int r = 0; r < m; r++)
             for (int v = 0; v < vectors; v++)
-                acc[r][v] = fresh ? _mm256_setzero_ps() : _mm256_loadu_ps(sums + r * PANEL_WIDTH + (c + v) * 8);
+                acc[r][v] = k0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(sums + r * PANEL_WIDTH + (c + v) * 8);
         for (long k = k0; k < k1; k++) {
             const int32_t *step = (const int32_t *)panel + k * PANEL_WIDTH + c * 8;
             int mine = shares && turn == share;
@@ -165,12 +165,12 @@ static inline __attribute__((always_inline)) void group_sums(const void *xv, lon
 }
 #endif
 
-/* group_sums for m = 1..GROUP, the storage and the asking ahead known when compiled: the sums stay in registers.
- * fresh: the sums start from zero (the panel's first span), else from `sums` */
-static void rows_sums(const void *x, long in, const void *panel, long k0, long k1, float *sums, int m, int kind,
-                      int lead, int share, int shares, int fresh) {
-#define SUMS(M, KIND) lead ? group_sums(x, in, panel, k0, k1, sums, M, KIND, 1, 0, 0, fresh) \
-                           : group_sums(x, in, panel, k0, k1, sums, M, KIND, 0, share, shares, fresh)
+/* group_sums for m = 1..GROUP, the storage and the asking ahead known when compiled: the sums stay in registers */
+static inline __attribute__((always_inline)) void rows_sums(const void *x, long in, const void *panel, long k0,
+                                                           long k1, float *sums, int m, int kind, int lead,
+                                                           int share, int shares) {
+#define SUMS(M, KIND) lead ? group_sums(x, in, panel, k0, k1, sums, M, KIND, 1, 0, 0) \
+                           : group_sums(x, in, panel, k0, k1, sums, M, KIND, 0, share, shares)
 #define CASE(M) case M: \
     kind == BF16_PAIRS ? SUMS(M, BF16_PAIRS) : kind == BF16_WIDE ? SUMS(M, BF16_WIDE) : SUMS(M, FP32); break;
     switch (m) { CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) }
@@ -190,6 +190,9 @@ static void rows_sums(const void *x, long in, const void *panel, long k0, long k
  * streams while they multiply (1.01-1.09x at 8 to 32 rows on the Zen 3 against asking ahead as the span widens). */
 static void widened_sums(const float *x, long in, const int32_t *panel, long k0, long k1, float *sums, long rows) {
     float wide[2 * WIDE_SPAN * PANEL_WIDTH] __attribute__((aligned(64)));
+    /* as an fp32 panel whose steps 2 k0..2 k1 are `wide`: the groups' step k reads x's input k and sums from zero
+     * at step 0, as they do from the panel itself (the address is only ever read within `wide`) */
+    const float *widened = (const float *)((uintptr_t)wide - 2 * k0 * PANEL_WIDTH * sizeof(float));
     for (long k = k0; k < k1; k++) {
         const int32_t *step = panel + k * PANEL_WIDTH;
         float *even = wide + 2 * (k - k0) * PANEL_WIDTH, *odd = even + PANEL_WIDTH;
@@ -212,8 +215,8 @@ static void widened_sums(const float *x, long in, const int32_t *panel, long k0,
     for (long r = 0, group = 0; r < rows; r += GROUP, group++) {
         for (long line = group * lines / groups; line < (group + 1) * lines / groups; line++)
             _mm_prefetch(next + line * 64, _MM_HINT_T1);
-        rows_sums(x + r * in + 2 * k0, in, wide, 0, 2 * (k1 - k0), sums + r * PANEL_WIDTH,
-                  rows - r < GROUP ? (int)(rows - r) : GROUP, FP32, 0, 0, 0, k0 == 0);
+        rows_sums(x + r * in, in, widened, 2 * k0, 2 * k1, sums + r * PANEL_WIDTH,
+                  rows - r < GROUP ? (int)(rows - r) : GROUP, FP32, 0, 0, 0);
     }
 }
 
@@ -222,33 +225,45 @@ static inline long x_row_bytes(long in, int kind) {  /* x is bf16 for BF16_PAIRS
 }
 
 /* y (+)= act(x W^T + b) for rows <= ROW_BLOCK; sums: (rows, PANEL_WIDTH), the thread's */
-static void block_product(const void *x, const void *w, const float *b, float *y, long rows, long in, long out,
-                          int act, int add, int kind, float *sums) {
+static inline __attribute__((always_inline)) void block_product(const void *x, const void *w, const float *b,
+                                                                float *y, long rows, long in, long out, int act,
+                                                                int add, int kind, float *sums) {
     long steps = kind == FP32 ? in : in / 2, row_bytes = x_row_bytes(in, kind);
     int groups = (int)((rows + GROUP - 1) / GROUP);
 #if defined(__AVX512F__)
+    long span = rows <= WHOLE_STEPS ? steps : SPAN;  /* one pass of one group: nothing to keep in L1 */
     int lead = groups < 3, shares = lead ? 0 : groups;  /* one or two groups: the first asks ahead */
-    int widen = kind == BF16_WIDE && rows > WIDEN_PAST;
-    long span = rows <= WHOLE_STEPS ? steps : widen ? WIDE_SPAN : SPAN;  /* one group alone: nothing to keep in L1 */
 #else  /* the first group leads only alone (taking whole steps); of more, each asks for its share of the next span */
-    int lead = rows <= WHOLE_ROWS, shares = lead ? 0 : groups, widen = kind == BF16_WIDE && rows > WIDEN_PAST;
-    long span = lead ? steps : widen ? WIDE_SPAN : SPAN;
+    long span = rows <= WHOLE_ROWS ? steps : SPAN;
+    int lead = rows <= WHOLE_ROWS, shares = lead ? 0 : groups;
 #endif
     #pragma omp for schedule(static)
     for (long p = 0; p < (out + PANEL_WIDTH - 1) / PANEL_WIDTH; p++) {
         const int32_t *panel = (const int32_t *)w + p * steps * PANEL_WIDTH;
         for (long k0 = 0; k0 < steps; k0 += span) {
             long k1 = k0 + span < steps ? k0 + span : steps;
-            if (widen) {
-                widened_sums((const float *)x, in, panel, k0, k1, sums, rows);
-                continue;
-            }
             for (long r = 0; r < rows; r += GROUP)
                 rows_sums((const char *)x + r * row_bytes, in, panel, k0, k1, sums + r * PANEL_WIDTH,
-                          rows - r < GROUP ? rows - r : GROUP, kind, lead && r == 0, (int)(r / GROUP), shares,
-                          k0 == 0);
+                          rows - r < GROUP ? rows - r : GROUP, kind, lead && r == 0, (int)(r / GROUP), shares);
         }
         long o = p * PANEL_WIDTH;
+        for (long r = 0; r < rows; r++)
+            for (long j = 0; j < PANEL_WIDTH && o + j < out; j += 8)
+                store(y + r * out, sums + r * PANEL_WIDTH + j, b, o + j, out - o - j < 8 ? out - o - j : 8, act, add);
+    }
+}
+
+/* block_product for bf16 panels (BF16_WIDE) and more than WIDEN_PAST rows, each span widened once (widened_sums).
+ * Not inlined: one copy, where block_product has one per kind. */
+static void widened_block_product(const float *x, const int32_t *w, const float *b, float *y, long rows, long in,
+                                  long out, int act, int add, float *sums) {
+    long steps = in / 2;
+    #pragma omp for schedule(static)
+    for (long p = 0; p < (out + PANEL_WIDTH - 1) / PANEL_WIDTH; p++) {
+        for (long k0 = 0; k0 < steps; k0 += WIDE_SPAN)
+            widened_sums(x, in, w + p * steps * PANEL_WIDTH, k0, k0 + WIDE_SPAN < steps ? k0 + WIDE_SPAN : steps, sums,
+                         rows);
+        long o = p * PANEL_WIDTH;  /* stored as block_product stores */
         for (long r = 0; r < rows; r++)
             for (long j = 0; j < PANEL_WIDTH && o + j < out; j += 8)
                 store(y + r * out, sums + r * PANEL_WIDTH + j, b, o + j, out - o - j < 8 ? out - o - j : 8, act, add);
@@ -259,15 +274,22 @@ static void block_product(const void *x, const void *w, const float *b, float *y
  * (BF16_PAIRS). Past ROW_BLOCK rows (a long prefill), block by block: x is read again for every panel, and a
  * block of it stays in L2 (256 rows of 768 fp32 inputs: 768 kB) where all of x would not. With 2,048 rows at once
  * GPT-2's block products ran at 194 GF/s on the Xeon host, against 275 for 256 rows (PERFORMANCE.md, "Prefill in
- * blocks of 256 rows"). */
-static void panels_product(const void *x, const void *w, const float *b, float *y,
-                           long rows, long in, long out, int act, int add, int kind) {
+ * blocks of 256 rows"). Inlined, with block_product and rows_sums, into each product below, its `kind` a constant:
+ * left to GCC, which stopped inlining the group passes into the fp32 product once widened_sums called them too, fp32
+ * products of 16 and 32 rows ran at half speed on the Xeon host (bench/results/xeon-2026-12-02-s30/, run93, run94). */
+static inline __attribute__((always_inline)) void panels_product(const void *x, const void *w, const float *b,
+                                                                 float *y, long rows, long in, long out, int act,
+                                                                 int add, int kind) {
     float stack[STACK_ROWS * PANEL_WIDTH] __attribute__((aligned(64)));
     long block = rows < ROW_BLOCK ? rows : ROW_BLOCK, row_bytes = x_row_bytes(in, kind);
     float *sums = block <= STACK_ROWS ? stack : aligned_alloc(64, block * PANEL_WIDTH * sizeof(float));
-    for (long r = 0; r < rows; r += block)
-        block_product((const char *)x + r * row_bytes, w, b, y + r * out, rows - r < block ? rows - r : block, in,
-                      out, act, add, kind, sums);
+    for (long r = 0; r < rows; r += block) {
+        long n = rows - r < block ? rows - r : block;
+        if (kind == BF16_WIDE && n > WIDEN_PAST)
+            widened_block_product((const float *)x + r * in, w, b, y + r * out, n, in, out, act, add, sums);
+        else
+            block_product((const char *)x + r * row_bytes, w, b, y + r * out, n, in, out, act, add, kind, sums);
+    }
     if (sums != stack)
         free(sums);
 }
