@@ -254,7 +254,7 @@ static inline __attribute__((always_inline)) void block_product(const void *x, c
 }
 
 /* block_product for bf16 panels (BF16_WIDE) and more than WIDEN_PAST rows, each span widened once (widened_sums).
- * Not inlined: one copy, where block_product has one per kind. */
+ * Apart from block_product, whose loops are the fp32 and bf16 products' own (see panels_product). */
 static void widened_block_product(const float *x, const int32_t *w, const float *b, float *y, long rows, long in,
                                   long out, int act, int add, float *sums) {
     long steps = in / 2;
