@@ -224,6 +224,15 @@ static inline long x_row_bytes(long in, int kind) {  /* x is bf16 for BF16_PAIRS
     return in * (kind == BF16_PAIRS ? 2 : 4);
 }
 
+/* y (+)= act(sums + b) for panel p's outputs of `rows` rows; sums: (rows, PANEL_WIDTH) */
+static inline __attribute__((always_inline)) void store_panel(float *y, const float *sums, const float *b, long p,
+                                                              long rows, long out, int act, int add) {
+    long o = p * PANEL_WIDTH;
+    for (long r = 0; r < rows; r++)
+        for (long j = 0; j < PANEL_WIDTH && o + j < out; j += 8)
+            store(y + r * out, sums + r * PANEL_WIDTH + j, b, o + j, out - o - j < 8 ? out - o - j : 8, act, add);
+}
+
 /* y (+)= act(x W^T + b) for rows <= ROW_BLOCK; sums: (rows, PANEL_WIDTH), the thread's */
 static inline __attribute__((always_inline)) void block_product(const void *x, const void *w, const float *b,
                                                                 float *y, long rows, long in, long out, int act,
@@ -246,10 +255,7 @@ static inline __attribute__((always_inline)) void block_product(const void *x, c
                 rows_sums((const char *)x + r * row_bytes, in, panel, k0, k1, sums + r * PANEL_WIDTH,
                           rows - r < GROUP ? rows - r : GROUP, kind, lead && r == 0, (int)(r / GROUP), shares);
         }
-        long o = p * PANEL_WIDTH;
-        for (long r = 0; r < rows; r++)
-            for (long j = 0; j < PANEL_WIDTH && o + j < out; j += 8)
-                store(y + r * out, sums + r * PANEL_WIDTH + j, b, o + j, out - o - j < 8 ? out - o - j : 8, act, add);
+        store_panel(y, sums, b, p, rows, out, act, add);
     }
 }
 
@@ -263,10 +269,7 @@ static void widened_block_product(const float *x, const int32_t *w, const float 
         for (long k0 = 0; k0 < steps; k0 += WIDE_SPAN)
             widened_sums(x, in, w + p * steps * PANEL_WIDTH, k0, k0 + WIDE_SPAN < steps ? k0 + WIDE_SPAN : steps, sums,
                          rows);
-        long o = p * PANEL_WIDTH;  /* stored as block_product stores */
-        for (long r = 0; r < rows; r++)
-            for (long j = 0; j < PANEL_WIDTH && o + j < out; j += 8)
-                store(y + r * out, sums + r * PANEL_WIDTH + j, b, o + j, out - o - j < 8 ? out - o - j : 8, act, add);
+        store_panel(y, sums, b, p, rows, out, act, add);
     }
 }
 
