@@ -1,6 +1,8 @@
 /* A whole decode step in one call, for model/cpu_step.py; built into one library with cpu_kernel.c.
  *
- * Row r of the batch is the sequence in KV-cache slot r; it feeds token tokens[2r] at position tokens[2r + 1].
+ * Row r feeds token tokens[2r] at position tokens[2r + 1] to the sequence in KV-cache slot first_slot + r / run: a
+ * decode step's rows are one token of each sequence (run 1, slots 0..rows-1), a prefill's are runs of `run`
+ * consecutive positions of sequences in consecutive slots, and only each run's last row reaches the head.
  * Through PyTorch a step of GPT-2 124M makes ~300 calls (products, layer norms, attention, views), each paying a
  * few microseconds to enter; on 2 cores that is 3-5 ms of a ~24 ms step whose products read the weights in ~19.
  * Here one parallel region runs the step, with a barrier between its phases, as llama.cpp's graph does. The
@@ -80,10 +82,12 @@ static void matmul(const Gpt *m, const float *x, const void *w, const float *sca
         product(x, w, b, y, rows, in, out, act, add);
 }
 
-static void layer_norm(const float *x, const float *g, const float *b, float *y, long rows, long n, float eps) {
+/* y's rows: the layer norms of x's rows 0, stride, 2 stride, ... */
+static void layer_norm(const float *x, long stride, const float *g, const float *b, float *y, long rows, long n,
+                       float eps) {
     #pragma omp for schedule(static)
     for (long r = 0; r < rows; r++) {
-        const float *xr = x + r * n;
+        const float *xr = x + r * stride;
         float *yr = y + r * n;
         double sum = 0.0, sq = 0.0;
         for (long i = 0; i < n; i++)
@@ -146,69 +150,141 @@ static void attention_share(const long *tokens, long rows, long nh, long *first,
     }
 }
 
-/* Each (row, head) of the thread's share [first, end): store the new key and value at the row's position, then
- * attend over positions 0..pos. */
-static void attention(const Gpt *m, long layer, const float *qkv, const long *tokens, float *y, long rows,
-                      long first, long end, float *scores) {
-    long C = m->n_embd, nh = m->n_head, hs = C / nh, T = m->max_len;
+static inline float key_score(const float *q, const void *kv, long key, long hs, int bf16) {  /* q . the key */
+    float s = 0.0f;
+    if (bf16) {
+        const uint16_t *k = (const uint16_t *)kv + key;
+        #pragma omp simd reduction(+:s)
+        for (long d = 0; d < hs; d++)
+            s += q[d] * bf16_to_float(k[d]);
+    } else {
+        const float *k = (const float *)kv + key;
+        #pragma omp simd reduction(+:s)
+        for (long d = 0; d < hs; d++)
+            s += q[d] * k[d];
+    }
+    return s;
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+static inline __m256 key_line(const void *kv, long at, int bf16) {  /* 8 elements of a key, as fp32 */
+    if (!bf16)
+        return _mm256_loadu_ps((const float *)kv + at);
+    __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)kv + at));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/* q . keys key..key + 7 (hs apart; hs a multiple of 8), into s8: eight sums side by side. One dot product at a time
+ * is a chain of hs / 8 FMAs, each waiting on the last: a prefill's rows spent 8% of a 128-row step of GPT-2 there
+ * (the Zen 3 EPYC), where eight overlap. */
+static inline void key_scores8(const float *q, const void *kv, long key, long hs, int bf16, float *s8) {
+    __m256 a[8];
+    for (int j = 0; j < 8; j++)
+        a[j] = _mm256_setzero_ps();
+    for (long d = 0; d < hs; d += 8) {
+        __m256 qd = _mm256_loadu_ps(q + d);
+        for (int j = 0; j < 8; j++)
+            a[j] = _mm256_fmadd_ps(qd, key_line(kv, key + j * hs + d, bf16), a[j]);
+    }
+    /* the eight vectors' lane sums, in order: pairs, then quads, then the two halves */
+    __m256 q01 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    __m256 q45 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+    _mm256_storeu_ps(s8, _mm256_add_ps(_mm256_permute2f128_ps(q01, q45, 0x20), _mm256_permute2f128_ps(q01, q45, 0x31)));
+}
+#endif
+
+/* The element offset into the cache of position 0 of (layer, key or value, row r's slot, head h) */
+static inline long cache_offset(const Gpt *m, long layer, int value, long first_slot, long run, long r, long h) {
+    long slot = first_slot + r / run;
+    return (((layer * 2 + value) * m->slots + slot) * m->n_head + h) * m->max_len * (m->n_embd / m->n_head);
+}
+
+/* Each (row, head) of the thread's share [first, end): store the new key and value at the row's position; once
+ * every row's are stored (a prefill's rows attend to each other's), attend over positions 0..pos. */
+static void attention(const Gpt *m, long layer, const float *qkv, const long *tokens, float *y, long first_slot,
+                      long run, long first, long end, float *scores) {
+    long C = m->n_embd, nh = m->n_head, hs = C / nh;
     long size = m->kv_bf16 ? 2 : 4, line = hs * size;  /* bytes of an element, and of one position's key or value */
     const char *cache = (const char *)m->kv;
     float scale = 1.0f / sqrtf((float)hs);
     for (long rh = first; rh < end; rh++) {
         long r = rh / nh, h = rh % nh, pos = tokens[2 * r + 1];
-        long k = (((layer * 2 + 0) * m->slots + r) * nh + h) * T * hs;  /* element offsets into the cache */
-        long v = (((layer * 2 + 1) * m->slots + r) * nh + h) * T * hs;
-        /* the keys' pass fetches the values ahead, and the values' pass the next head's keys: each is a run of
-           pos + 1 lines in DRAM (up to 300 MB a step at 16 fp32 rows), which the prefetcher alone starts cold */
-        long next_pos = rh + 1 < end ? tokens[2 * ((rh + 1) / nh) + 1] : -1;
-        long next_k = (((layer * 2 + 0) * m->slots + (rh + 1) / nh) * nh + (rh + 1) % nh) * T * hs;
+        long k = cache_offset(m, layer, 0, first_slot, run, r, h) + pos * hs;
+        long v = cache_offset(m, layer, 1, first_slot, run, r, h) + pos * hs;
         const float *q = qkv + r * 3 * C + h * hs;
         for (long d = 0; d < hs; d++) {
             if (m->kv_bf16) {
-                ((uint16_t *)m->kv)[k + pos * hs + d] = float_to_bf16(q[C + d]);
-                ((uint16_t *)m->kv)[v + pos * hs + d] = float_to_bf16(q[2 * C + d]);
+                ((uint16_t *)m->kv)[k + d] = float_to_bf16(q[C + d]);
+                ((uint16_t *)m->kv)[v + d] = float_to_bf16(q[2 * C + d]);
             } else {
-                ((float *)m->kv)[k + pos * hs + d] = q[C + d];
-                ((float *)m->kv)[v + pos * hs + d] = q[2 * C + d];
+                ((float *)m->kv)[k + d] = q[C + d];
+                ((float *)m->kv)[v + d] = q[2 * C + d];
             }
         }
+    }
+    #pragma omp barrier
+    for (long rh = first; rh < end; rh++) {
+        long r = rh / nh, h = rh % nh, pos = tokens[2 * r + 1];
+        long k = cache_offset(m, layer, 0, first_slot, run, r, h), v = cache_offset(m, layer, 1, first_slot, run, r, h);
+        /* the keys' pass fetches the values ahead, and the values' pass the next head's keys: each is a run of
+           pos + 1 lines in DRAM (up to 300 MB a step at 16 fp32 rows), which the prefetcher alone starts cold */
+        long next_pos = rh + 1 < end ? tokens[2 * ((rh + 1) / nh) + 1] : -1;
+        long next_k = cache_offset(m, layer, 0, first_slot, run, (rh + 1) / nh, (rh + 1) % nh);
+        const float *q = qkv + r * 3 * C + h * hs;
         float top = -INFINITY;
-        for (long t = 0; t <= pos; t++) {
+        long t = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+        for (; hs % 8 == 0 && t + 8 <= pos + 1; t += 8) {
+            for (long b = 0; b < 8 * line; b += 64)
+                __builtin_prefetch(cache + (v + t * hs) * size + b);
+            key_scores8(q, m->kv, k + t * hs, hs, m->kv_bf16, scores + t);
+        }
+#endif
+        for (; t <= pos; t++) {
             for (long b = 0; b < line; b += 64)
                 __builtin_prefetch(cache + (v + t * hs) * size + b);
-            float s = 0.0f;
-            if (m->kv_bf16) {
-                const uint16_t *kt = (const uint16_t *)m->kv + k + t * hs;
-                #pragma omp simd reduction(+:s)
-                for (long d = 0; d < hs; d++)
-                    s += q[d] * bf16_to_float(kt[d]);
-            } else {
-                const float *kt = (const float *)m->kv + k + t * hs;
-                #pragma omp simd reduction(+:s)
-                for (long d = 0; d < hs; d++)
-                    s += q[d] * kt[d];
-            }
-            scores[t] = s * scale;
+            scores[t] = key_score(q, m->kv, k + t * hs, hs, m->kv_bf16);
+        }
+        for (t = 0; t <= pos; t++) {
+            scores[t] *= scale;
             top = scores[t] > top ? scores[t] : top;
         }
         float total = exponentiate(scores, pos + 1, top);
         float *out = y + r * C + h * hs;
-        for (long d = 0; d < hs; d++)
-            out[d] = 0.0f;
-        for (long t = 0; t <= pos; t++) {
+        for (t = 0; t <= pos; t++) {
+            scores[t] /= total;
             if (t <= next_pos)
                 for (long b = 0; b < line; b += 64)
                     __builtin_prefetch(cache + (next_k + t * hs) * size + b);
-            float p = scores[t] / total;
+        }
+        long d0 = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+        /* 32 of the outputs at a time summed in registers over the values, where out[d] += p v[d] key by key
+           loaded and stored them for every key: half the attention's time in a 128-row prefill */
+        for (; d0 + 32 <= hs; d0 += 32) {
+            __m256 o[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            for (t = 0; t <= pos; t++) {
+                __m256 p = _mm256_set1_ps(scores[t]);
+                for (int j = 0; j < 4; j++)
+                    o[j] = _mm256_fmadd_ps(p, key_line(m->kv, v + t * hs + d0 + 8 * j, m->kv_bf16), o[j]);
+            }
+            for (int j = 0; j < 4; j++)
+                _mm256_storeu_ps(out + d0 + 8 * j, o[j]);
+        }
+#endif
+        for (long d = d0; d < hs; d++)
+            out[d] = 0.0f;
+        for (t = 0; d0 < hs && t <= pos; t++) {
+            float p = scores[t];
             if (m->kv_bf16) {
                 const uint16_t *vt = (const uint16_t *)m->kv + v + t * hs;
                 #pragma omp simd
-                for (long d = 0; d < hs; d++)
+                for (long d = d0; d < hs; d++)
                     out[d] += p * bf16_to_float(vt[d]);
             } else {
                 const float *vt = (const float *)m->kv + v + t * hs;
                 #pragma omp simd
-                for (long d = 0; d < hs; d++)
+                for (long d = d0; d < hs; d++)
                     out[d] += p * vt[d];
             }
         }
@@ -334,12 +410,13 @@ static void head_for_argmax(const Gpt *m, const float *h, float *logits, long ro
 }
 #endif
 
-/* logits: (rows, vocab). tokens: (rows, 2) of (token, position). argmax_below: 0, or (with m->head_bf16) the
- * logits serve only an argmax over the ids below it (head_for_argmax, its bf16 products by AMX tiles where
- * `amx`, on a CPU with them: cpu_panels.c's amx_bf16_ready). Returns 0, or -1 where memory ran out. */
-int decode_step(const Gpt *m, const long *tokens, long rows, float *logits, int threads, long argmax_below,
-                int amx) {
-    long C = m->n_embd;
+/* logits: (rows / run, vocab), of each run's last row. tokens: (rows, 2) of (token, position); row r's sequence is
+ * in slot first_slot + r / run (see the top). argmax_below: 0, or (with m->head_bf16) the logits serve only an
+ * argmax over the ids below it (head_for_argmax, its bf16 products by AMX tiles where `amx`, on a CPU with them:
+ * cpu_panels.c's amx_bf16_ready). Returns 0, or -1 where memory ran out. */
+int decode_step(const Gpt *m, const long *tokens, long rows, long first_slot, long run, float *logits, int threads,
+                long argmax_below, int amx) {
+    long C = m->n_embd, outputs = rows / run;
     int positions = m->matrices == DT_BF16 || m->matrices == DT_PANELS_BF16 ? DT_BF16 : DT_FP32;  /* wpe's dtype */
     /* x: the residual stream; h: its layer norm, then attention's output; wide: the qkv (3C) or the MLP's 4C */
     float *x = malloc((rows * 6 * C + threads * m->max_len) * sizeof(float) + rows * C * sizeof(uint16_t));
@@ -347,7 +424,7 @@ int decode_step(const Gpt *m, const long *tokens, long rows, float *logits, int 
         return -1;
     float *h = x + rows * C, *wide = h + rows * C, *scores = wide + rows * 4 * C;
     uint16_t *h16 = (uint16_t *)(scores + threads * m->max_len);
-    double bound[rows];
+    double bound[outputs];
     int screen = 0, failed = 0;
 #if defined(PANEL_PRODUCTS)
     screen = argmax_below > 0 && m->head_bf16 != NULL;
@@ -364,21 +441,21 @@ int decode_step(const Gpt *m, const long *tokens, long rows, float *logits, int 
                                + element(positions, m->wpe, tokens[2 * r + 1] * C + i);
         for (long l = 0; l < m->n_layer; l++) {
             const BlockWeights *bw = m->blocks + l;
-            layer_norm(x, bw->ln_1_w, bw->ln_1_b, h, rows, C, m->eps);
+            layer_norm(x, C, bw->ln_1_w, bw->ln_1_b, h, rows, C, m->eps);
             matmul(m, h, bw->c_attn_w, bw->c_attn_s, bw->c_attn_b, wide, rows, C, 3 * C, ACT_NONE, 0);
-            attention(m, l, wide, tokens, h, rows, first, end, mine);
+            attention(m, l, wide, tokens, h, first_slot, run, first, end, mine);
             matmul(m, h, bw->attn_proj_w, bw->attn_proj_s, bw->attn_proj_b, x, rows, C, C, ACT_NONE, 1);
-            layer_norm(x, bw->ln_2_w, bw->ln_2_b, h, rows, C, m->eps);
+            layer_norm(x, C, bw->ln_2_w, bw->ln_2_b, h, rows, C, m->eps);
             matmul(m, h, bw->c_fc_w, bw->c_fc_s, bw->c_fc_b, wide, rows, C, 4 * C, m->act, 0);
             matmul(m, wide, bw->mlp_proj_w, bw->mlp_proj_s, bw->mlp_proj_b, x, rows, 4 * C, C, ACT_NONE, 1);
         }
-        layer_norm(x, m->ln_f_w, m->ln_f_b, h, rows, C, m->eps);
+        layer_norm(x + (run - 1) * C, run * C, m->ln_f_w, m->ln_f_b, h, outputs, C, m->eps);
 #if defined(PANEL_PRODUCTS)
         if (screen)
-            head_for_argmax(m, h, logits, rows, argmax_below, amx, h16, bound, &failed);
+            head_for_argmax(m, h, logits, outputs, argmax_below, amx, h16, bound, &failed);
 #endif
         if (!screen || failed)
-            matmul(m, h, m->lm_head, m->lm_head_s, NULL, logits, rows, C, m->vocab, ACT_NONE, 0);
+            matmul(m, h, m->lm_head, m->lm_head_s, NULL, logits, outputs, C, m->vocab, ACT_NONE, 0);
     }
     free(x);
     return 0;

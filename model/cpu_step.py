@@ -1,4 +1,5 @@
-"""A CPU decode step of a GPT in one call into model/cpu_step.c (`decode_step`), for up to MAX_ROWS rows.
+"""A CPU decode step of a GPT in one call into model/cpu_step.c (`decode_step`), for up to MAX_ROWS rows; and a
+prefill of up to PREFILL_ROWS tokens, its rows runs of one sequence's positions (FusedDecode.prefill).
 
 Through PyTorch, a decode step of GPT-2 124M makes about 300 calls: 49 products, 25 layer norms, 12 attentions
 and their views, slices and cache writes. On 2 cores the products read the weights in ~19 ms, and entering the
@@ -17,8 +18,9 @@ tiles.
 Whether it is the faster step depends on the CPU and the row count: on the AMX Xeon, 16 fp32 rows went faster
 through PyTorch (MKL's and oneDNN's products beat the kernel's there by more than the calls cost), and 1 row
 1.2x faster through the C step. So, as cpu_paths does for each product, the first load of a model's shape on a
-CPU times both steps per row bucket and caches which won (cpu_paths.json). CPU_MATMUL=kernel or panels takes the C
-step at every row count, another CPU_MATMUL never. Rows are the KV cache's slots 0..rows-1, as the Decoder keeps them.
+CPU times both steps per row bucket and caches which won (cpu_paths.json), and both prefills of PREFILL_BUCKETS rows.
+CPU_MATMUL=kernel or panels takes the C step at every row count, another CPU_MATMUL never. A step's rows are the KV
+cache's slots 0..rows-1, as the Decoder keeps them.
 """
 from __future__ import annotations
 
@@ -41,6 +43,10 @@ from .quantize import Int8Embedding, Int8Linear
 
 BUCKETS = tuple(rows for rows in cpu_paths.BUCKETS if rows <= cpu_kernel.MAX_ROWS)
 REPEATS = 3  # rounds over the buckets, each timing both steps once; the fastest counts
+# the longest prefill the C step may take, where timed faster: its attention, row by row, grows as the square of the
+# rows, and lost to PyTorch's at 512 rows on the Zen 3 EPYC (PERFORMANCE.md)
+PREFILL_ROWS = 128
+PREFILL_BUCKETS = (cpu_kernel.MAX_ROWS, PREFILL_ROWS)  # prefills timed at these many rows, each for those up to it
 log = logging.getLogger(__name__)
 # cpu_step.c's DT_FP32, DT_BF16, DT_INT8, DT_PANELS, DT_PANELS_BF16
 MATRICES = {"float32": 0, "bfloat16": 1, "int8": 2, "float32 panels": 3, "bfloat16 panels": 4}
@@ -86,7 +92,8 @@ class FusedDecode:
     fastest here: "fp32", "bf16" (vdpbf16ps, or bf16 widened to fp32) or "amx" (bf16 by AMX tiles)."""
 
     def __init__(self, model: GPT, cache: KVCache, step, eps: float, faster: tuple[bool, ...] = (True,) * len(BUCKETS),
-                 argmax_head: tuple[str, ...] | None = None):
+                 argmax_head: tuple[str, ...] | None = None,
+                 prefills: tuple[bool, ...] = (True,) * len(PREFILL_BUCKETS)):
         c = model.config
         t = model.transformer
         kept = []  # what the pointers point into, beside the model and the cache: copies made here
@@ -134,6 +141,7 @@ class FusedDecode:
         self._keep = (model, cache, kept)
         self._step = step
         self.faster = faster  # per bucket of rows: whether this step beat PyTorch's on this CPU
+        self.prefills = prefills  # per PREFILL_BUCKETS: whether it beat PyTorch's prefill of that many rows here
 
     @classmethod
     def build(cls, model: GPT, cache: KVCache) -> FusedDecode | None:
@@ -150,7 +158,7 @@ class FusedDecode:
                        for p in model.parameters())):
             return None
         step = lib.decode_step
-        step.argtypes = [ctypes.POINTER(Gpt), ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_int,
+        step.argtypes = [ctypes.POINTER(Gpt), ctypes.c_void_p, *(ctypes.c_long,) * 3, ctypes.c_void_p, ctypes.c_int,
                          ctypes.c_long, ctypes.c_int]
         step.restype = ctypes.c_int
         eps = eps.pop()
@@ -161,29 +169,56 @@ class FusedDecode:
         faster = cpu_paths.cached([key], lambda _: {key: time_steps(model, step, eps)})[key]
         if not any(faster):
             return None
+        prefill_key = f"prefill of {', '.join(map(str, PREFILL_BUCKETS))} rows, {key}"
+        prefills = cpu_paths.cached([prefill_key], lambda _: {prefill_key: time_prefills(model, step, eps)})[
+            prefill_key]
         argmax_head = ("fp32",) * len(BUCKETS)
         if matrices == "float32 panels":
             head_key = f"argmax head, {key}"
             argmax_head = cpu_paths.cached([head_key], lambda _: {head_key: time_argmax_head(model, step, eps)})[head_key]
-        return cls(model, cache, step, eps, tuple(faster), tuple(argmax_head))
+        return cls(model, cache, step, eps, tuple(faster), tuple(argmax_head), tuple(prefills))
 
     def fits(self, rows: int) -> bool:
         """Whether this step takes `rows` rows: at most MAX_ROWS, and faster than PyTorch's for that many here."""
         bucket = bisect.bisect_left(BUCKETS, rows)
         return bucket < len(BUCKETS) and self.faster[bucket]
 
-    def run(self, inputs: torch.Tensor, argmax_below: int = 0, head: str | None = None) -> torch.Tensor:
+    def fits_prefill(self, rows: int) -> bool:
+        """Whether a prefill of `rows` rows (all the prompts' new tokens) goes through this step: up to PREFILL_ROWS,
+        where it beat PyTorch's prefill of its bucket's rows here (and, up to MAX_ROWS, PyTorch's decode step of as
+        many rows: a prefill's products are a step's)."""
+        bucket = bisect.bisect_left(PREFILL_BUCKETS, rows)
+        return (bucket < len(PREFILL_BUCKETS) and self.prefills[bucket]
+                and (rows > cpu_kernel.MAX_ROWS or self.fits(rows)))
+
+    def run(self, inputs: torch.Tensor, argmax_below: int = 0, head: str | None = None, first_slot: int = 0,
+            run: int = 1) -> torch.Tensor:
         """fp32 logits, for a bf16 model too. inputs: the Decoder's own tokens and positions (sampled ids below
         the vocabulary, positions inside the cache), which the C step takes as they are. argmax_below: where the
         logits serve only each row's argmax over the ids below it, the logits that cannot be the largest may be
-        left as estimates by the row count's head (`argmax_head`; `head` instead, to time one); 0: all exact."""
-        bucket = bisect.bisect_left(BUCKETS, inputs.shape[0])
+        left as estimates by the row count's head (`argmax_head`; `head` instead, to time one); 0: all exact.
+        first_slot, run: row r is of the sequence in slot first_slot + r // run, and only each run's last row
+        gives logits, (rows // run, vocab): a decode step's rows are slots 0..rows-1 (run 1), a prefill's runs of
+        one sequence's positions (`prefill`)."""
+        rows = inputs.shape[0]
+        bucket = bisect.bisect_left(BUCKETS, rows // run)  # the head's rows
         head = head or (self.argmax_head[bucket] if bucket < len(BUCKETS) else "fp32")
-        logits = torch.empty(inputs.shape[0], self.vocab)
-        if self._step(ctypes.byref(self._gpt), inputs.data_ptr(), inputs.shape[0], logits.data_ptr(),
+        logits = torch.empty(rows // run, self.vocab)
+        if self._step(ctypes.byref(self._gpt), inputs.data_ptr(), rows, first_slot, run, logits.data_ptr(),
                       torch.get_num_threads(), argmax_below if head != "fp32" else 0, head == "amx"):
             raise MemoryError("the CPU decode step could not allocate its buffers")
         return logits
+
+    def prefill(self, tokens: list[list[int]], start: int, first_slot: int, argmax_below: int = 0) -> torch.Tensor:
+        """The logits (len(tokens), vocab) at the last of each row of tokens, which are positions start.. of the
+        sequences in slots first_slot.., their first `start` positions in the cache already: all in one C step, its
+        rows the prompts' tokens; argmax_below as run's. Through PyTorch, a prefill of 32 tokens of GPT-2 in bf16
+        spent a tenth of its time entering ~170 calls and converting the activations to fp32 and back around every
+        product: 1.17x faster here on the Zen 3 EPYC (PERFORMANCE.md)."""
+        T = len(tokens[0])
+        positions = torch.arange(start, start + T).repeat(len(tokens))
+        inputs = torch.stack([torch.tensor(tokens).flatten(), positions], dim=1)
+        return self.run(inputs, argmax_below, first_slot=first_slot, run=T)
 
 
 @functools.cache
@@ -210,6 +245,28 @@ def time_steps(model: GPT, step, eps: float) -> list[bool]:
                 "PyTorch": functools.partial(model.forward_cached, inputs[:, :1], inputs[:, 1:], cache.rows(0, rows),
                                              pos + 1, start=pos)}
     return [name == "C" for name in fastest_per_bucket(sides, pos, "CPU decode steps")]
+
+
+@torch.inference_mode()
+def time_prefills(model: GPT, step, eps: float) -> list[bool]:
+    """Per PREFILL_BUCKETS, whether the C step prefilled that many positions (or the context, if shorter) of one
+    sequence faster than forward_cached: the fastest of REPEATS each, alternated (cpu_paths.fastest). Their products
+    may differ past MAX_ROWS (the plain layout's are chosen per row count, the C step's are the kernel's), a bf16
+    model's PyTorch prefill rounds its activations to bf16 around them, and the C step's attention takes one row at
+    a time: 1.05x PyTorch's at 128 rows of GPT-2 in bf16 panels on the Zen 3 EPYC, 0.25x in the plain layout on the
+    Xeon host, where oneDNN multiplies by AMX tiles (bench/results/xeon-2026-12-03-s31/)."""
+    sizes = [min(rows, model.config.block_size) for rows in PREFILL_BUCKETS]
+    cache = KVCache(model.config, 1, sizes[-1], "cpu", model.transformer.wpe.weight.dtype)
+    fused = FusedDecode(model, cache, step, eps, argmax_head=("fp32",) * len(BUCKETS))
+    started = time.perf_counter()
+    groups = [{(rows, "C"): functools.partial(fused.prefill, [[0] * rows], 0, 0),
+               (rows, "PyTorch"): functools.partial(model.forward_cached, torch.zeros(1, rows, dtype=torch.long),
+                                                    torch.arange(rows)[None], cache.rows(0, 1), rows, start=0)}
+              for rows in sizes]
+    best = cpu_paths.fastest(groups, REPEATS)
+    log.info("CPU prefills timed in %.2f s (ms, C / PyTorch): %s", time.perf_counter() - started,
+             "; ".join(f"rows {n}: {best[n, 'C'] * 1e3:.2f} / {best[n, 'PyTorch'] * 1e3:.2f}" for n in sizes))
+    return [best[rows, "C"] < best[rows, "PyTorch"] for rows in sizes]
 
 
 @torch.inference_mode()

@@ -112,6 +112,8 @@ class Decoder:
             seq.slot = slot
             if seq.params.penalised:
                 self._track_penalties(seq)
+        bs = BatchSampling([s.params for s in order], [s.generator for s in order], self.device)
+        argmax_below = self._argmax_below(bs, order)
         logits = []
         for _, group in itertools.groupby(order, key=lambda s: len(chains[s.id])):
             group = list(group)
@@ -119,11 +121,11 @@ class Decoder:
                 if chains[seq.id]:
                     self.prefix_cache.load(chains[seq.id], self.cache, seq.slot)
                 seq.cached = len(chains[seq.id]) * BLOCK
-            logits.append(self._prefill(group, [s.prompt[s.window + s.cached:] for s in group], group[0].cached))
+            logits.append(self._prefill(group, [s.prompt[s.window + s.cached:] for s in group], group[0].cached,
+                                        argmax_below))
         logits = torch.cat(logits)
         self.running.extend(order)  # only now: a prefill that raised leaves no slot taken
         self._batch = None
-        bs = BatchSampling([s.params for s in order], [s.generator for s in order], self.device)
         outputs = {out.seq.id: out for out in self._read_back(self._sample(order, logits, bs))}
         return [outputs[seq.id] for seq in seqs]
 
@@ -147,6 +149,11 @@ class Decoder:
         self._in_flight = launched
         return self._read_back(previous) if previous is not None else []
 
+    def _argmax_below(self, bs: BatchSampling, seqs: list[Sequence]) -> int:
+        """For the C step: the ids whose argmax is all the rows' logits serve (the sampleable ones), or 0 where
+        other logits are read too."""
+        return self._tokens if bs.argmax_only and all(s.constraint is None for s in seqs) else 0
+
     def _needs_host_tokens(self) -> bool:
         return any(s.constraint is not None or s.pos >= self.max_len for s in self.running)
 
@@ -164,8 +171,7 @@ class Decoder:
         if self.graphs is not None and self.graphs.fits(B, kv_len):
             logits = self.graphs.run(idx, input_pos, kv_len)
         elif self.fused is not None and self.fused.fits(B):
-            argmax_only = self._batch.argmax_only and all(s.constraint is None for s in seqs)
-            logits = self.fused.run(torch.cat([idx, input_pos], dim=1), self._tokens if argmax_only else 0)
+            logits = self.fused.run(torch.cat([idx, input_pos], dim=1), self._argmax_below(self._batch, seqs))
         else:
             in_step = all(s.pos == kv_len - 1 for s in seqs)  # always so for one sequence
             logits = self.model.forward_cached(idx, input_pos, self.cache.rows(0, B), kv_len,
@@ -187,13 +193,16 @@ class Decoder:
             return []
         return self.prefix_cache.match(window[:-1])
 
-    def _prefill(self, seqs: list[Sequence], tokens: list[list[int]], start: int = 0) -> torch.Tensor:
+    def _prefill(self, seqs: list[Sequence], tokens: list[list[int]], start: int = 0,
+                 argmax_below: int = 0) -> torch.Tensor:
         # the rows are consecutive slots, each holding its first `start` positions already: a causal prefill of
         # k rows at positions start..start+T-1
         T = len(tokens[0])
         first = seqs[0].slot
         if start == 0 and self.prefill_graphs is not None and self.prefill_graphs.fits(len(seqs), T, first):
             logits = self.prefill_graphs.run(tokens, first)
+        elif self.fused is not None and self.fused.fits_prefill(len(seqs) * T):
+            logits = self.fused.prefill(tokens, start, first, argmax_below)
         else:
             idx = torch.tensor(tokens, device=self.device)
             input_pos = torch.arange(start, start + T, device=self.device)[None, :].expand(len(tokens), T)

@@ -1,6 +1,7 @@
 """model/cpu_step.py: the decode step in one C call gives forward_cached's logits and cache (in bf16, within its
-rounding; in int8, those of its block-quantized products), the same greedy text, is chosen per row count by a timing
-cached per machine, and stays out of what it does not serve (a forced product, an untied int8 head)."""
+rounding; in int8, those of its block-quantized products), and so does a prefill through it; the same greedy text; it
+is chosen per row count by a timing cached per machine, and stays out of what it does not serve (a forced product, an
+untied int8 head)."""
 import json
 import shutil
 import sys
@@ -52,6 +53,31 @@ def test_one_step_equals_forward_cached(lengths, bias, gelu):
         eager = model.forward_cached(inputs[:, :1], inputs[:, 1:], eager_cache.rows(0, len(lengths)), kv_len)
     torch.testing.assert_close(fused, eager, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(fused_cache.kv, eager_cache.kv, rtol=1e-5, atol=1e-6)  # the new keys and values too
+
+
+@pytest.mark.parametrize("prompts, T, start", [(1, 1, 0), (1, 32, 0), (3, 7, 0), (2, 5, 11)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_prefill_in_one_step_equals_forward_cached(prompts, T, start, dtype):
+    """A prefill's rows are runs of one sequence's positions, after `start` positions already cached: its logits
+    are those of each run's last row, and every row's keys and values land in its sequence's slot."""
+    half = dtype == torch.bfloat16
+    model = tiny_model(seed=T).to(dtype)
+    reference = tiny_model(seed=T).to(dtype).float()  # a bf16 model's C step computes in fp32 between products
+    g = torch.Generator().manual_seed(start)
+    tokens = torch.randint(0, 50257, (prompts + 1, start + T), generator=g)  # slot 0 is another sequence's
+    caches = [KVCache(model.config, prompts + 1, 48, "cpu", dtype) for _ in range(2)]
+    with torch.inference_mode():
+        for cache, m in zip(caches, (model, reference if half else model)):
+            m.forward_cached(tokens, torch.arange(start + T)[None].expand(prompts + 1, -1), cache.rows(0, prompts + 1),
+                             start + T, start=0)
+            cache.kv[:, :, 1:, :, start:] = 0  # the prompts' new positions: what the prefill writes
+        fused = FusedDecode.build(model, caches[0]).prefill(tokens[1:, start:].tolist(), start, 1)
+        positions = torch.arange(start, start + T)[None].expand(prompts, -1)
+        eager = (reference if half else model).forward_cached(tokens[1:, start:], positions,
+                                                              caches[1].rows(1, prompts + 1), start + T, start=start)
+    tolerance = dict(rtol=2e-2, atol=2e-2) if half else dict(rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(fused, eager.float(), **tolerance)
+    torch.testing.assert_close(caches[0].kv.float(), caches[1].kv.float(), **tolerance)
 
 
 @pytest.mark.parametrize("n_embd, n_head", [(36, 4), (96, 1)])  # head sizes 9 and 96 (GPT-2: 64; the tests: 16)
@@ -145,12 +171,21 @@ def test_the_choice_is_timed_once_per_machine_then_followed(monkeypatch):
     def no_timing(*args):
         raise AssertionError("timed although the cache holds the choice")
 
+    [prefill_key] = [k for k in stored if k.startswith("prefill of") and k.endswith(key)]
+    assert len(stored[prefill_key]) == len(cpu_step.PREFILL_BUCKETS)
+    assert timed is None or list(timed.prefills) == stored[prefill_key]
+
     monkeypatch.setattr(cpu_step, "time_steps", no_timing)
+    monkeypatch.setattr(cpu_step, "time_prefills", no_timing)
     plan = [False, True, False, False, True, False]  # BUCKETS 1, 2, 4, 8, 16, 32: a choice no timing would make
-    cpu_paths.cache_file().write_text(json.dumps({cpu_paths.machine_key(): {key: plan}}))
-    followed = FusedDecode.build(model, cache)
-    assert ([followed.fits(rows) for rows in (1, 2, 3, 4, 5, 16, 17, 33)]
-            == [False, True, False, False, False, True, False, False])
+    for short, long in ((True, True), (False, True), (True, False)):  # prefills of up to 32 and 128 rows
+        cpu_paths.cache_file().write_text(json.dumps({cpu_paths.machine_key(): {key: plan,
+                                                                                 prefill_key: [short, long]}}))
+        followed = FusedDecode.build(model, cache)
+        assert ([followed.fits(rows) for rows in (1, 2, 3, 4, 5, 16, 17, 33)]
+                == [False, True, False, False, False, True, False, False])
+        assert ([followed.fits_prefill(rows) for rows in (2, 3, 16, 32, 33, cpu_step.PREFILL_ROWS, 129)]
+                == [short, False, short, False, long, long, False])
     cpu_paths.cache_file().write_text(json.dumps({cpu_paths.machine_key(): {key: [False] * len(plan)}}))
     assert FusedDecode.build(model, cache) is None  # PyTorch's step at every row count
 
