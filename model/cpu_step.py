@@ -251,10 +251,10 @@ def time_steps(model: GPT, step, eps: float) -> list[bool]:
 def time_prefills(model: GPT, step, eps: float) -> list[bool]:
     """Per PREFILL_BUCKETS, whether the C step prefilled that many positions (or the context, if shorter) of one
     sequence faster than forward_cached: the fastest of REPEATS each, alternated (cpu_paths.fastest). Their products
-    may differ past MAX_ROWS (the plain layout's are chosen per row count, the C step's are the kernel's), a bf16
-    model's PyTorch prefill rounds its activations to bf16 around them, and the C step's attention takes one row at
-    a time: 1.05x PyTorch's at 128 rows of GPT-2 in bf16 panels on the Zen 3 EPYC, 0.25x in the plain layout on the
-    Xeon host, where oneDNN multiplies by AMX tiles (bench/results/xeon-2026-12-03-s31/)."""
+    may differ (the plain layout's are chosen per row count, the C step's are the kernel's), a bf16 model's PyTorch
+    prefill rounds its activations to bf16 around them, and the C step's attention takes one row at a time: 1.05x
+    PyTorch's at 128 rows of GPT-2 in bf16 panels on the Zen 3 EPYC, 0.28-0.37x in the plain layout on the Xeon
+    host, where oneDNN multiplies by AMX tiles (bench/results/xeon-2026-12-03-s31/)."""
     sizes = [min(rows, model.config.block_size) for rows in PREFILL_BUCKETS]
     cache = KVCache(model.config, 1, sizes[-1], "cpu", model.transformer.wpe.weight.dtype)
     fused = FusedDecode(model, cache, step, eps, argmax_head=("fp32",) * len(BUCKETS))
