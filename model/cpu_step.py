@@ -214,7 +214,7 @@ class FusedDecode:
         sequences in slots first_slot.., their first `start` positions in the cache already: all in one C step, its
         rows the prompts' tokens; argmax_below as run's. Through PyTorch, a prefill of 32 tokens of GPT-2 in bf16
         spent a tenth of its time entering ~170 calls and converting the activations to fp32 and back around every
-        product: 1.17x faster here on the Zen 3 EPYC (PERFORMANCE.md)."""
+        product: 1.11-1.17x faster here on the Zen 3 EPYC (PERFORMANCE.md)."""
         T = len(tokens[0])
         positions = torch.arange(start, start + T).repeat(len(tokens))
         inputs = torch.stack([torch.tensor(tokens).flatten(), positions], dim=1)
