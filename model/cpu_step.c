@@ -89,13 +89,16 @@ static void layer_norm(const float *x, long stride, const float *g, const float 
     for (long r = 0; r < rows; r++) {
         const float *xr = x + r * stride;
         float *yr = y + r * n;
-        double sum = 0.0, sq = 0.0;
+        double sum = 0.0, sq = 0.0;  /* in lanes: one double sum at a time waited on the last add */
+        #pragma omp simd reduction(+:sum)
         for (long i = 0; i < n; i++)
             sum += xr[i];
         float mean = (float)(sum / n);
+        #pragma omp simd reduction(+:sq)
         for (long i = 0; i < n; i++)
             sq += (double)(xr[i] - mean) * (xr[i] - mean);
         float inv = 1.0f / sqrtf((float)(sq / n) + eps);
+        #pragma omp simd
         for (long i = 0; i < n; i++)
             yr[i] = (xr[i] - mean) * inv * g[i] + (b ? b[i] : 0.0f);
     }
