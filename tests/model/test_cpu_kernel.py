@@ -112,6 +112,7 @@ def test_one_openmp_runtime_is_loaded():
 
 @needs_kernel
 def test_decoding_with_or_without_the_kernel_gives_the_same_text(monkeypatch):
+    monkeypatch.setenv("CPU_MATMUL", "kernel")  # whether the timing would choose it on this CPU or not
     model = tiny_model(seed=5, bias=True)
     lm = LoadedModel(model, TOK, Checkpoint("tiny", "test", model.config, {}, TOK), torch.device("cpu"),
                      torch.float32)
@@ -129,9 +130,8 @@ def test_decoding_with_or_without_the_kernel_gives_the_same_text(monkeypatch):
                TOK.encode("In a hole in the ground there lived a hobbit. Not a nasty, dirty, wet hole")]
     params = SamplingParams(max_tokens=30, temperature=0)
     through_kernel = [s.tokens for s in generate(lm, prompts, params)]
-    # the prefills and decode steps through the C step (model/cpu_step.py) where this CPU timed it faster, else
-    # through the kernel's products where they were
-    assert (stepped or served) and all(served)
+    # the prefills and decode steps through the C step (model/cpu_step.py), any product outside it the kernel's
+    assert stepped and all(served)
     monkeypatch.setattr(cpu_kernel, "library", lambda: None)  # neither: PyTorch's products and step
     assert [s.tokens for s in generate(lm, prompts, params)] == through_kernel
 
